@@ -1,0 +1,184 @@
+"""Load any text classification dataset (built-in, local file or Hub id) into one schema: `text` and `label`."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import datasets
+    from transformers import PreTrainedTokenizerBase
+
+_FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+def _builder_arguments(source: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Returns the `datasets.load_dataset` arguments for a local file, a local folder or a Hub id."""
+    extension = os.path.splitext(source)[1].lower()
+    if not os.path.isfile(source):
+        if extension in _FILE_BUILDERS:
+            raise FileNotFoundError(f"Dataset file {source!r} does not exist; check the path.")
+        return (source,), {}  # a local folder or a Hub dataset id
+    if extension not in _FILE_BUILDERS:
+        raise ValueError(f"Cannot read {source!r}: supported file types are {sorted(_FILE_BUILDERS)}.")
+    kwargs: dict[str, Any] = {"data_files": source}
+    if extension == ".tsv":
+        kwargs["delimiter"] = "\t"
+    return (_FILE_BUILDERS[extension],), kwargs
+
+
+def _load_builtin(source: str, split: str | None) -> "datasets.DatasetDict":
+    """Loads a dataset built into `hf_ckb` (only `rotten_tomatoes` today)."""
+    import datasets
+
+    from .rotten_tomatoes import load_rotten_tomatoes
+
+    loaded = load_rotten_tomatoes()
+    if split is None:
+        return loaded
+    if split not in loaded:
+        raise ValueError(f"{source} has no split {split!r}; its splits are {list(loaded)}.")
+    return datasets.DatasetDict({split: loaded[split]})
+
+
+def _load_raw(source: str, split: str | None) -> "datasets.DatasetDict":
+    """Loads `source` (built-in name, local file or folder, or Hub id) as a `DatasetDict`, wrapping failures."""
+    import datasets
+
+    if source == "rotten_tomatoes":
+        return _load_builtin(source, split)
+    args, kwargs = _builder_arguments(source)
+    # `datasets` pings the Hub to count downloads (3 s timeout) even for local data; skip that for local data.
+    counts = datasets.config.HF_UPDATE_DOWNLOAD_COUNTS
+    datasets.config.HF_UPDATE_DOWNLOAD_COUNTS = counts and not os.path.exists(source)
+    try:
+        loaded = datasets.load_dataset(*args, split=split, **kwargs)
+    except Exception as error:
+        if "corresponds to no data" in str(error):  # how `datasets` reports a file without rows
+            raise ValueError(f"Split {split or 'train'!r} of {source!r} has no rows; add data to it.") from error
+        where = "a local file" if os.path.isfile(source) else "a local folder" if os.path.isdir(source) else "a Hub id"
+        raise ValueError(f"Could not load dataset {source!r} as {where}: {error}") from error
+    finally:
+        datasets.config.HF_UPDATE_DOWNLOAD_COUNTS = counts
+    if isinstance(loaded, datasets.Dataset):
+        loaded = datasets.DatasetDict({split.split("[")[0] if split else "train": loaded})
+    if not isinstance(loaded, datasets.DatasetDict):
+        raise ValueError(f"{source!r} loaded as a {type(loaded).__name__}; expected a map-style dataset.")
+    return loaded
+
+
+def _check_schema(ds: "datasets.DatasetDict", source: str, columns: list[str]) -> None:
+    """Raises `ValueError` if a split is empty or lacks one of `columns`."""
+    for name, split in ds.items():
+        for column in columns:
+            if column not in split.column_names:
+                raise ValueError(
+                    f"Column {column!r} is missing from split {name!r} of {source!r}; available columns: "
+                    f"{split.column_names}. Pass the right name as text_column=/label_column=."
+                )
+        if split.num_rows == 0:
+            raise ValueError(f"Split {name!r} of {source!r} has no rows; a dataset needs data in every split.")
+
+
+def _rename(ds: "datasets.DatasetDict", column: str, target: str) -> "datasets.DatasetDict":
+    """Renames `column` to `target`, dropping any other column already called `target`."""
+    if column == target:
+        return ds
+    if target in next(iter(ds.values())).column_names:
+        ds = ds.remove_columns(target)
+    return ds.rename_column(column, target)
+
+
+def _encode_string_labels(ds: "datasets.DatasetDict") -> "datasets.DatasetDict":
+    """Maps string labels to ints (sorted unique names, over all splits) stored as a `ClassLabel`."""
+    import datasets
+
+    feature = next(iter(ds.values())).features["label"]
+    if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")):
+        return ds
+    labels = [label for split in ds.values() for label in split["label"]]
+    if any(label is None for label in labels):
+        raise ValueError("Some labels are missing (null); fill or drop those rows before loading.")
+    names = sorted(set(labels))
+    return ds.cast_column("label", datasets.ClassLabel(names=names))
+
+
+def load_text_dataset(
+    source: str,
+    *,
+    split: str | None = None,
+    text_column: str = "text",
+    label_column: str | None = "label",
+    validation_split_fraction: float | None = None,
+    seed: int = 0,
+) -> "datasets.DatasetDict":
+    """
+    Loads a text classification dataset and gives it the package's schema: a `text` column and a `label` column.
+
+    Args:
+        source (`str`):
+            `"rotten_tomatoes"` (built in, split by movie), a local `.csv`/`.tsv`/`.json`/`.jsonl`/`.parquet` file
+            or folder, or a Hugging Face Hub dataset id.
+        split (`str`, *optional*):
+            Load only this split (e.g. `"train"`); by default every split.
+        text_column (`str`, *optional*, defaults to `"text"`):
+            Column holding the text; renamed to `text`.
+        label_column (`str`, *optional*, defaults to `"label"`):
+            Column holding the label; renamed to `label`. String labels become ints (sorted unique names) stored as a
+            `ClassLabel`. `None` for unlabelled text.
+        validation_split_fraction (`float`, *optional*):
+            If set and there is no `validation` split, this share of `train` becomes `validation`.
+        seed (`int`, *optional*, defaults to 0):
+            Seed of the validation carve-out.
+
+    Returns:
+        `datasets.DatasetDict`: the splits, with `text`, `label` (unless `label_column=None`) and any other columns.
+
+    Raises:
+        `ValueError`: if the source cannot be loaded, a column is missing or a split is empty.
+    """
+    ds = _load_raw(source, split)
+    _check_schema(ds, source, [text_column] + ([label_column] if label_column is not None else []))
+    if label_column is not None:
+        ds = _encode_string_labels(_rename(ds, label_column, "label"))
+    ds = _rename(ds, text_column, "text")
+    if validation_split_fraction is not None and "validation" not in ds:
+        if "train" not in ds:
+            raise ValueError(f"Cannot carve a validation split: {source!r} has no 'train' split ({list(ds)}).")
+        if not 0 < validation_split_fraction < 1:
+            raise ValueError(f"validation_split_fraction must be in (0, 1); got {validation_split_fraction}.")
+        parts = ds["train"].train_test_split(test_size=validation_split_fraction, seed=seed)
+        ds["train"], ds["validation"] = parts["train"], parts["test"]
+    return ds
+
+
+def tokenize_dataset(
+    ds: "datasets.Dataset | datasets.DatasetDict", tokenizer: "PreTrainedTokenizerBase", max_length: int = 128
+) -> "datasets.Dataset | datasets.DatasetDict":
+    """
+    Tokenizes the `text` column (truncated to `max_length`, not padded: a data collator pads each batch).
+
+    Args:
+        ds (`datasets.Dataset` or `datasets.DatasetDict`):
+            Data with a `text` column, e.g. from [`load_text_dataset`].
+        tokenizer (`PreTrainedTokenizerBase`):
+            Tokenizer to apply.
+        max_length (`int`, *optional*, defaults to 128):
+            Longest token sequence kept.
+
+    Returns:
+        Same type as `ds`: the tokenizer's outputs (`input_ids`, `attention_mask`, ...) and `label` if present;
+        `text` and every other column are removed.
+    """
+    import datasets
+
+    if isinstance(ds, datasets.DatasetDict):
+        return datasets.DatasetDict({name: tokenize_dataset(split, tokenizer, max_length) for name, split in ds.items()})
+    if "text" not in ds.column_names:
+        raise ValueError(f"tokenize_dataset needs a 'text' column; got {ds.column_names}. Use load_text_dataset first.")
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        return tokenizer(batch["text"], truncation=True, max_length=max_length)
+
+    removed = [column for column in ds.column_names if column != "label"]
+    return ds.map(encode, batched=True, remove_columns=removed, desc="Tokenizing")
