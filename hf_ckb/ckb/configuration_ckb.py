@@ -49,6 +49,21 @@ class CKBConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     fingerprint: str | None = None
 
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # `@strict` re-raises validator errors as `StrictDataclassClassValidationError` (not a `ValueError`): check
+        # the sizes once here so that a bad size raises a plain `ValueError` at construction.
+        self.validate_architecture()
+
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        """Refuses another model's config: transformers would only warn and build a randomly initialised CKB."""
+        model_type = config_dict.get("model_type")
+        if model_type is not None and model_type != cls.model_type:
+            raise ValueError(f"This config is for a {model_type!r} model, not a CKB (model_type 'ckb'): the folder "
+                             "or repo does not hold a saved CKBModel.")
+        return super().from_dict(config_dict, **kwargs)
+
     def validate_architecture(self):
         """Every size must be a positive integer."""
         for name in ("num_low_level", "low_level_size", "high_level_size", "hidden_size"):

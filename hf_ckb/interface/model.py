@@ -64,7 +64,11 @@ class InterfaceModel(nn.Module):
         self.interface_configs: dict[str, InterfaceConfig] = {}
         self.context = InterfaceContext(causal=is_causal(host))
         self._hook = host.register_forward_pre_hook(self._capture_mask, with_kwargs=True)
-        self.add_interface(interface_name, config)
+        try:
+            self.add_interface(interface_name, config)
+        except Exception:
+            self.unload()  # a failed attach must leave the host as it was (no wrapper, no hook)
+            raise
 
     # ----------------------------------------------------------------------------------------------- building
     def _capture_mask(self, module, args, kwargs):
@@ -207,11 +211,13 @@ class InterfaceModel(nn.Module):
 
     def unload(self) -> nn.Module:
         """Removes every interface and hook, putting the original modules back; returns the plain host."""
+        restored = set()  # wrappers already taken out with their ModuleList (a wrapped stack)
         for name, module in list(self.base_model.named_modules()):
             if isinstance(module, nn.ModuleList) and len(module) == 1 and isinstance(module[0], InterfaceLayer):
                 original = module[0].base_layer
                 self._replace(name, original.layers if isinstance(original, StackModule) else original)
-            elif isinstance(module, InterfaceLayer) and name:
+                restored.add(id(module[0]))
+            elif isinstance(module, InterfaceLayer) and name and id(module) not in restored:
                 self._replace(name, module.base_layer)
         self._hook.remove()
         self.interface_configs.clear()
