@@ -231,8 +231,6 @@ def test_nan_loss_raises_floating_point_error_naming_the_step(tiny_tokenizer, ma
     assert torch.equal(module.ckb.high_level, high_before)  # stopped before any update
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: CKBTrainingModule.train() puts the frozen hosts in train mode, so "
-                                       "their dropout makes the import targets random (hf_ckb/training/modules.py)")
 @pytest.mark.parametrize("kind", ["ann", "bert"])
 def test_import_targets_are_deterministic_in_training_mode(kind, make_host, make_ckb):
     module = import_module(make_host, make_ckb, kinds=(kind,))

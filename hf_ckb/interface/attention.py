@@ -117,19 +117,23 @@ class CKBAttention(nn.Module):
         """Eq. 8-9: one softmax over `[M^h ; h_1[t] .. h_K[t] ; M~^h]`."""
         H = self.num_heads
         mem_k, mem_v = (_split_heads(t, H) for t in self.high_kv(high_level).chunk(2, -1))  # (n_h, H, e)
-        hid_k, hid_v = (_split_heads(t, H) for t in self.high_kv(hidden).chunk(2, -1))  # (N, T, K, H, e)
         inp_k, inp_v = (_split_heads(t, H) for t in self.high_kv(m_high).chunk(2, -1))  # (N, T, H, e)
+        # The K hidden states are keys of one query each, so projecting them (N T K d^2) would dominate. Instead
+        # fold W^k into the query (q . h W^k = (q W^k^T) . h) and apply W^v after the weighted sum over k.
+        w_k, w_v = (_split_heads(w.T, H) for w in self.high_kv.weight.chunk(2, 0))  # (d, H, e)
+        b_k, b_v = (_split_heads(b, H) for b in self.high_kv.bias.chunk(2, 0))  # (H, e)
+        q_hid = torch.einsum("nthe,dhe->nthd", q, w_k)  # (N, T, H, d)
+        s_hid = torch.einsum("nthd,ntkd->nhtk", q_hid, hidden) + torch.einsum("nthe,he->nht", q, b_k)[..., None]
         s_inp = torch.einsum("nthe,nshe->nhts", q, inp_k)  # (N, H, T, T)
         if allowed is not None:
             s_inp = s_inp.masked_fill(~allowed, torch.finfo(s_inp.dtype).min)
-        scores = torch.cat([torch.einsum("nthe,mhe->nhtm", q, mem_k),  # (N, H, T, n_h)
-                            torch.einsum("nthe,ntkhe->nhtk", q, hid_k),  # (N, H, T, K)
-                            s_inp], dim=-1)
+        scores = torch.cat([torch.einsum("nthe,mhe->nhtm", q, mem_k), s_hid, s_inp], dim=-1)  # n_h + K + T keys
         probs = torch.softmax(scores, -1)
-        n_h, K = mem_k.shape[0], hid_k.shape[2]
+        n_h, K = mem_k.shape[0], hidden.shape[2]
         p_mem, p_hid, p_inp = probs.split([n_h, K, probs.shape[-1] - n_h - K], dim=-1)
+        mixed = torch.einsum("nhtk,ntkd->nthd", p_hid, hidden)  # (N, T, H, d): each head's mix of the h_k
         out = (torch.einsum("nhtm,mhe->nthe", p_mem, mem_v)
-               + torch.einsum("nhtk,ntkhe->nthe", p_hid, hid_v)
+               + torch.einsum("nthd,dhe->nthe", mixed, w_v) + p_hid.sum(-1).transpose(1, 2)[..., None] * b_v
                + torch.einsum("nhts,nshe->nthe", p_inp, inp_v))
         return out.flatten(-2), probs[..., : n_h + K].mean(1)  # (N, T, d), (N, T, n_h + K)
 

@@ -1,0 +1,158 @@
+"""`transformers.Trainer` subclasses for importing into and exporting out of a CKB.
+
+They change four things of the stock Trainer: the loss (the imitation Δ of every network, summed, in one forward),
+evaluation (fidelity + task accuracy per network, and the min accuracy over networks of Eq. A.1 as the selection
+metric), what a checkpoint holds (the CKB and interfaces, never the frozen hosts), and a stop on a non-finite loss.
+"""
+
+import dataclasses
+import functools
+import math
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+from ..metrics import load_metric
+from .losses import fidelity_sums, imitation_loss, summarise_fidelity
+from .modules import CKBTrainingModule, JointCollator, JointDataset
+
+# Appendix A.2: AdamW (0.9, 0.98), eps 1e-9, weight decay 0.01; lr 2e-4 import, 1e-4 export.
+PAPER_OPTIMIZER = {"adam_beta1": 0.9, "adam_beta2": 0.98, "adam_epsilon": 1e-9, "weight_decay": 0.01}
+
+
+def ckb_training_args(output_dir: str, mode: str = "import", **overrides) -> TrainingArguments:
+    """`TrainingArguments` with the paper's optimiser, the learning rate of `mode`, and the settings a CKB
+    Trainer needs (nested batches keep all columns; checkpoints selected by the min accuracy of Eq. A.1)."""
+    defaults = dict(PAPER_OPTIMIZER, learning_rate=2e-4 if mode == "import" else 1e-4, remove_unused_columns=False,
+                    metric_for_best_model="min_accuracy", greater_is_better=True, report_to="none",
+                    save_strategy="no", eval_strategy="no", logging_steps=50, disable_tqdm=False)
+    defaults.update(overrides)
+    return TrainingArguments(output_dir=output_dir, **defaults)
+
+
+class CKBTrainer(Trainer):
+    r"""
+    Trains a [`CKBTrainingModule`] on each network's own dataset.
+
+    Args:
+        model: the CKB and its networks (mode 'import' or 'export').
+        args: see [`ckb_training_args`].
+        train_datasets: network name -> tokenized dataset (`input_ids`, `attention_mask`; no labels needed).
+        eval_datasets: network name -> tokenized dataset with `labels`/`label`, for fidelity and accuracy.
+        tokenizers: network name -> tokenizer (pads that network's batches).
+    """
+
+    def __init__(self, model: CKBTrainingModule, args: TrainingArguments, train_datasets: dict | None = None,
+                 eval_datasets: dict | None = None, tokenizers: dict | None = None, **kwargs):
+        if not isinstance(model, CKBTrainingModule):
+            raise TypeError(f"CKBTrainer trains a CKBTrainingModule, got {type(model).__name__}.")
+        tokenizers = tokenizers or {}
+        missing = set(model.networks) - set(tokenizers)
+        if missing:
+            raise ValueError(f"No tokenizer for networks {sorted(missing)}.")
+        self.collators = {name: DataCollatorWithPadding(tok) for name, tok in tokenizers.items()}
+        self.eval_datasets = eval_datasets or {}
+        if not args.remove_unused_columns is False:
+            args = dataclasses.replace(args, remove_unused_columns=False)
+        super().__init__(model=model, args=args,
+                         train_dataset=JointDataset(train_datasets) if train_datasets else None,
+                         eval_dataset=self.eval_datasets or None,
+                         data_collator=JointCollator(self.collators), **kwargs)
+        self.model_accepts_loss_kwargs = False  # our loss is a mean per network; let the Trainer scale for GA
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        loss = outputs["loss"]
+        if model.training and not torch.isfinite(loss):
+            parts = {k: float(v.detach()) for k, v in outputs.items() if k != "loss"}
+            raise FloatingPointError(
+                f"Non-finite loss at step {self.state.global_step} ({parts}). Training stopped before the update; "
+                f"the last good checkpoint in {self.args.output_dir!r} is kept. Lower the learning rate or check "
+                "the inputs.")
+        return (loss, outputs) if return_outputs else loss
+
+    # ------------------------------------------------------------------------------------------- evaluation
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Per network: `<name>_accuracy` through the host's own head, `<name>_cosine` and `<name>_rel_l2` fidelity,
+        `<name>_loss`; then `min_accuracy` (Eq. A.1) and `loss` (their sum)."""
+        datasets = eval_dataset if isinstance(eval_dataset, dict) else self.eval_datasets
+        if not datasets:
+            raise ValueError("No evaluation datasets: pass eval_datasets={network name: dataset}.")
+        module = self.accelerator.unwrap_model(self.model)
+        metrics = {}
+        for name, dataset in datasets.items():
+            for key, value in evaluate_network(module, name, dataset, self.collators[name],
+                                               self.args.per_device_eval_batch_size, self.args.device).items():
+                metrics[f"{metric_key_prefix}_{name}_{key}"] = value
+        accuracies = [v for k, v in metrics.items() if k.endswith("_accuracy")]
+        if accuracies:
+            metrics[f"{metric_key_prefix}_min_accuracy"] = min(accuracies)
+        metrics[f"{metric_key_prefix}_loss"] = sum(v for k, v in metrics.items() if k.endswith("_loss"))
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+    # ------------------------------------------------------------------------------------------- checkpoints
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        if self.args.should_save:
+            self.accelerator.unwrap_model(self.model).save_checkpoint(output_dir or self.args.output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        self.accelerator.unwrap_model(model or self.model).load_checkpoint(resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        self.accelerator.unwrap_model(self.model).load_checkpoint(self.state.best_model_checkpoint)
+
+
+CKBImportTrainer = CKBTrainer  # the module's mode decides import vs export; two names read better at call sites
+CKBExportTrainer = CKBTrainer
+
+
+@torch.no_grad()
+def evaluate_network(module: CKBTrainingModule, name: str, dataset, collator, batch_size: int = 64,
+                     device="cpu") -> dict[str, float]:
+    """Fidelity of network `name` to what it imitates, and its task accuracy.
+
+    Import: fidelity of the interface to the host function (teacher-forced), accuracy of the CKB-backed host
+    (a recurrent interface runs on its own states). Export: fidelity of the target function to the interface, and
+    the accuracy of the target network alone.
+    """
+    net = module.networks[name]
+    was_training = net.training
+    net.eval()
+    task_mode = "interface" if module.mode == "import" else "host"
+    sums, losses, predictions, references = {}, [], [], []
+    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collator):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch.get("attention_mask")}
+        with net.mode(module.mode):
+            net(**inputs)
+        for r in net.records:
+            for key, value in fidelity_sums(r.prediction, r.target, r.mask).items():
+                sums[key] = sums.get(key, 0.0) + value
+            losses.append(float(imitation_loss(r.prediction, r.target, r.mask, module.loss)))
+        labels = batch.get("labels")
+        if labels is not None:
+            with net.mode(task_mode):
+                logits = net(**inputs).logits
+            keep = labels != -100
+            predictions.append(logits.argmax(-1)[keep].cpu())
+            references.append(labels[keep].cpu())
+    net.train(was_training)
+    metrics = {**summarise_fidelity(sums), "loss": sum(losses) / max(len(losses), 1)}
+    if predictions:
+        metrics["accuracy"] = accuracy(torch.cat(predictions), torch.cat(references))
+    return metrics
+
+
+def accuracy(predictions: torch.Tensor, references: torch.Tensor) -> float:
+    """Accuracy with the `evaluate` metric module shipped in the package."""
+    if len(references) == 0:
+        return math.nan
+    return _accuracy_metric().compute(predictions=predictions.tolist(), references=references.tolist())["accuracy"]
+
+
+@functools.cache
+def _accuracy_metric():
+    return load_metric("accuracy")
