@@ -9,8 +9,8 @@ fine-tunes the paper's RNN and CNN, imports both into one continuous knowledge b
 knowledge into a fresh RNN, and prints one table (teacher, CKB-backed and exported test accuracy, fidelity,
 and the logit-averaging ensemble).
 
-Writes under --output-dir: tokenizer/, teachers/{rnn,cnn}/, ckb/, interfaces/{rnn,cnn}/,
-exported/networks/rnn/ and results.json."""
+Writes everything under --output-dir: the CKB, the interfaces, the two teachers with their tokenizer, the
+exported RNN and results.json (the layout is printed at the end)."""
 EPILOG = """\
 examples:
   hf-ckb quickstart                                  # the full run (minutes on a CPU)
