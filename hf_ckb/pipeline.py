@@ -21,7 +21,8 @@ def finetune(model, tokenizer, train, validation, output_dir: str, epochs: float
                              per_device_train_batch_size=batch_size, per_device_eval_batch_size=128,
                              eval_strategy="epoch", save_strategy="epoch", save_total_limit=1,
                              load_best_model_at_end=True, metric_for_best_model="accuracy", report_to="none",
-                             seed=seed, logging_steps=100, save_only_model=True)
+                             seed=seed, logging_steps=100, save_only_model=True,
+                             dataloader_pin_memory=False)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
                       compute_metrics=lambda p: {"accuracy": accuracy(torch.as_tensor(p.predictions).argmax(-1),
@@ -80,8 +81,10 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 128) -> tuple[to
     """`(logits, labels)` of `model` over a tokenized labelled dataset, in dataset order."""
     logits, labels = [], []
     model.eval()
+    device = next(model.parameters()).device
     for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=DataCollatorWithPadding(tokenizer)):
-        logits.append(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits)
+        out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+        logits.append(out.logits.cpu())
         labels.append(batch["labels"])
     return torch.cat(logits), torch.cat(labels)
 

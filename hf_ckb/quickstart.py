@@ -9,7 +9,8 @@ from transformers import DataCollatorWithPadding
 
 from .data import load_rotten_tomatoes, tokenize_dataset, train_tokenizer
 from .networks import CNNConfig, CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification
-from .pipeline import ensemble_accuracy, export_network, finetune, import_networks, predict_logits, save_json
+from .bundle import save_bundle
+from .pipeline import ensemble_accuracy, export_network, finetune, import_networks, predict_logits
 from .training import evaluate_network
 from .training.trainer import accuracy
 
@@ -17,15 +18,15 @@ from .training.trainer import accuracy
 def run_quickstart(output_dir: str = "ckb-quickstart", finetune_epochs: float = 2, import_steps: int = 600,
                    export_steps: int = 600, max_length: int = 64, seed: int = 0, limit: int | None = None) -> dict:
     """Fine-tunes the RNN and CNN, imports both into one CKB, exports the fused knowledge into a fresh RNN, prints
-    the table and writes everything (teachers, tokenizer, CKB, interfaces, exported RNN, results.json) under
-    `output_dir`. `limit` keeps only that many training examples (for smoke runs)."""
+    the table and writes a bundle (`hf_ckb.bundle`: CKB, interfaces, teachers, exported RNN, results.json) to
+    `output_dir`, with the training runs' checkpoints in `output_dir/runs/`. `limit` keeps only that many training examples (for smoke runs)."""
     start = time.time()
+    runs = os.path.join(output_dir, "runs")
     torch.manual_seed(seed)
     raw = load_rotten_tomatoes(seed=seed)
     if limit:
         raw["train"] = raw["train"].select(range(min(limit, len(raw["train"]))))
     tokenizer = train_tokenizer(raw["train"]["text"], vocab_size=8000)
-    tokenizer.save_pretrained(os.path.join(output_dir, "tokenizer"))
     data = tokenize_dataset(raw, tokenizer, max_length=max_length)
     teachers = {
         "rnn": RNNForSequenceClassification(RNNConfig(vocab_size=len(tokenizer), num_labels=2)),
@@ -33,20 +34,21 @@ def run_quickstart(output_dir: str = "ckb-quickstart", finetune_epochs: float = 
     }
     for name, model in teachers.items():
         print(f"\n== Fine-tuning the {name.upper()} teacher")
-        finetune(model, tokenizer, data["train"], data["validation"], os.path.join(output_dir, "teachers", name),
+        finetune(model, tokenizer, data["train"], data["validation"], os.path.join(runs, "teachers", name),
                  epochs=finetune_epochs, seed=seed)
     teacher_acc = {name: accuracy(*_argmax(predict_logits(m, tokenizer, data["test"]))) for name, m in teachers.items()}
 
     print("\n== Importing both networks into one CKB")
     both = {name: tokenizer for name in teachers}
     module = import_networks(teachers, both, {n: data["train"] for n in teachers},
-                             {n: data["validation"] for n in teachers}, output_dir, steps=import_steps, seed=seed)
+                             {n: data["validation"] for n in teachers}, os.path.join(runs, "import"),
+                             steps=import_steps, seed=seed)
     collator = DataCollatorWithPadding(tokenizer)
     backed = {name: evaluate_network(module, name, data["test"], collator, 128) for name in teachers}
 
     print("\n== Exporting the fused knowledge into a fresh RNN")
     exported = export_network(module.networks["rnn"], "rnn", tokenizer, data["train"], data["validation"],
-                              os.path.join(output_dir, "exported"), steps=export_steps, seed=seed)
+                              os.path.join(runs, "export"), steps=export_steps, seed=seed)
     export_metrics = evaluate_network(exported, "rnn", data["test"], collator, 128)
 
     results = {
@@ -57,10 +59,11 @@ def run_quickstart(output_dir: str = "ckb-quickstart", finetune_epochs: float = 
         "test_examples": len(data["test"]),
         "seconds": round(time.time() - start, 1),
     }
-    save_json(os.path.join(output_dir, "results.json"), results)
+    save_bundle(output_dir, module.ckb, dict(module.networks), exported=dict(exported.networks),
+                tokenizers={"rnn": tokenizer, "cnn": tokenizer}, results=results)
     print("\n" + format_table(results))
-    print(f"\nSaved to {output_dir}/: teachers/, tokenizer/, ckb/, interfaces/, exported/networks/rnn/, results.json "
-          f"({results['seconds']:.0f} s)")
+    print(f"\nSaved the bundle to {output_dir}/: the CKB (config.json, model.safetensors), interfaces/, hosts/ "
+          f"(the teachers), exported/rnn/, results.json; training runs in {runs}/ ({results['seconds']:.0f} s)")
     return results
 
 

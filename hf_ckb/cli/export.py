@@ -59,7 +59,6 @@ def run(args) -> int:
                             loss=args.loss, eval_steps=min(args.eval_steps, args.steps), seed=args.seed,
                             resume=args.resume)
     network_dir = os.path.join(args.output_dir, "networks", name)
-    module.save_pretrained(args.output_dir)  # networks/NAME/: the standalone network (export_network may not write it)
     tokenizer.save_pretrained(network_dir)
     exported = evaluate_network(module, name, data[score_split], DataCollatorWithPadding(tokenizer), 128,
                                 device_of(module))

@@ -6,6 +6,8 @@ Importing this package registers their configs and models with `AutoConfig`,
 
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
+from . import configuration_networks, modeling_networks
+
 from .configuration_networks import ANNConfig, CKBNetworkConfig, CNNConfig, RNNConfig
 from .modeling_networks import (
     ANNEmbeddings,
@@ -40,22 +42,4 @@ def _register_auto_classes() -> None:
 
 _register_auto_classes()
 
-__all__ = [
-    "CKBNetworkConfig",
-    "RNNConfig",
-    "CNNConfig",
-    "ANNConfig",
-    "ConvWindows",
-    "ANNEmbeddings",
-    "TransformerStack",
-    "CKBNetworkPreTrainedModel",
-    "RNNPreTrainedModel",
-    "CNNPreTrainedModel",
-    "ANNPreTrainedModel",
-    "RNNForSequenceClassification",
-    "RNNForTokenClassification",
-    "CNNForSequenceClassification",
-    "CNNForTokenClassification",
-    "ANNForSequenceClassification",
-    "ANNForTokenClassification",
-]
+__all__ = [*configuration_networks.__all__, *modeling_networks.__all__]

@@ -86,11 +86,10 @@ class CKBTrainingModule(nn.Module):
 
     def save_checkpoint(self, directory: str) -> None:
         """What a checkpoint needs to resume: the trainable weights (CKB + interfaces on import, the target
-        functions on export); plus, on import, the usable `ckb/` and `interfaces/<name>/` folders."""
+        functions on export); plus the usable folders of `save_pretrained`."""
         with atomic_file(os.path.join(directory, TRAINABLE_WEIGHTS_NAME)) as tmp:
             save_file(self.trainable_state_dict(), tmp, metadata={"format": "pt", "mode": self.mode})
-        if self.mode == "import":
-            self.save_pretrained(directory)
+        self.save_pretrained(directory)
 
     def load_checkpoint(self, directory: str) -> None:
         path = os.path.join(directory, TRAINABLE_WEIGHTS_NAME)

