@@ -72,4 +72,8 @@ class CKBConfig(PreTrainedConfig):
                 raise ValueError(f"CKBConfig.{name} must be a positive integer, got {value}.")
 
 
+# `save_pretrained` copies this file next to config.json and writes `auto_map`, so that a pushed CKB loads with
+# `AutoConfig.from_pretrained(repo_id, trust_remote_code=True)` where hf_ckb is not installed.
+CKBConfig.register_for_auto_class()
+
 __all__ = ["CKBConfig"]

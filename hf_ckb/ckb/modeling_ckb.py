@@ -72,10 +72,41 @@ class CKBModel(PreTrainedModel):
         """A 16-hex digest of the current weights; changes whenever any value changes."""
         return weights_fingerprint([self.low_level, self.high_level])
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """Loads like any `PreTrainedModel` (a folder or a Hub repo id, `revision=...`); with hf_ckb installed, the
+        Hub commit the weights came from is kept in `config._commit_hash` (interfaces record it as `ckb_revision`)."""
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        try:
+            from hf_ckb.hub import loaded_commit
+        except ImportError:  # loaded with trust_remote_code where hf_ckb is not installed
+            return model
+        model.config._commit_hash = loaded_commit(pretrained_model_name_or_path, kwargs)
+        return model
+
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Saves like any `PreTrainedModel`, recording the fingerprint of the saved weights in `config.json`."""
-        self.config.fingerprint = self.fingerprint()
+        """Saves like any `PreTrainedModel`, recording the fingerprint of the saved weights in `config.json`, with
+        `configuration_ckb.py`/`modeling_ckb.py` and `auto_map` (the CKB then loads with `trust_remote_code=True`
+        where hf_ckb is not installed)."""
+        fingerprint = self.fingerprint()
+        if fingerprint != self.config.fingerprint:  # changed since loaded: no longer the Hub revision it came from
+            self.config._commit_hash = None
+        self.config.fingerprint = fingerprint
         return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *args, refresh_card: bool = False, **kwargs):
+        """Pushes like any `PreTrainedModel`; with hf_ckb installed the model card is hf_ckb's CKB card (sizes, how to
+        load it), written only if the repo has none (or `refresh_card=True`), never transformers' generic one."""
+        try:
+            from hf_ckb.hub import push_ckb
+        except ImportError:  # loaded with trust_remote_code where hf_ckb is not installed
+            return super().push_to_hub(repo_id, *args, **kwargs)
+        return push_ckb(self, repo_id, *args, refresh_card=refresh_card, **kwargs)
+
+
+# `save_pretrained` copies this file (and configuration_ckb.py) and records it in `auto_map`:
+# `AutoModel.from_pretrained(repo_id, trust_remote_code=True)` then works from the pushed repo alone.
+CKBModel.register_for_auto_class("AutoModel")
 
 
 __all__ = ["CKBModel", "weights_fingerprint"]

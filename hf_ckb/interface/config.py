@@ -48,6 +48,12 @@ class InterfaceConfig:
     ckb_fingerprint: str | None = field(
         default=None, metadata={"help": "Fingerprint of the CKB the interface was trained with (recorded)."})
     ckb_hidden_size: int | None = field(default=None, metadata={"help": "Width of that CKB (recorded)."})
+    ckb_revision: str | None = field(
+        default=None, metadata={"help": "Commit sha of the Hub repo holding that CKB, when known (recorded when a "
+                                        "bundle is pushed or when the CKB was loaded from the Hub)."})
+    dataset: str | None = field(
+        default=None, metadata={"help": "The data the interface was imported on (a Hub dataset id or a name); "
+                                        "shown in model cards."})
 
     def __post_init__(self):
         if self.function_kind is not None and self.function_kind not in FUNCTION_KINDS:

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import tempfile
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -231,10 +232,13 @@ class InterfaceModel(nn.Module):
     # ----------------------------------------------------------------------------------------------- saving
     def save_pretrained(self, save_directory: str, interface_names: list[str] | None = None) -> None:
         """Writes each interface as `interface_config.json` + `interface_model.safetensors` (the default one at the
-        top, others in sub-folders), recording the host id and the CKB's fingerprint. Each file is written atomically."""
-        fingerprint = self.ckb.fingerprint()
+        top, others in sub-folders), recording the host id, the CKB's fingerprint and, when the CKB came unchanged
+        from the Hub, its commit sha (`ckb_revision`). Each file is written atomically."""
+        fingerprint, revision = self.ckb.fingerprint(), ckb_revision(self.ckb)
         for name in interface_names or list(self.interface_configs):
             config = self.interface_configs[name]
+            if config.ckb_fingerprint != fingerprint or revision:  # a known revision is only kept for the same CKB
+                config.ckb_revision = revision
             config.ckb_fingerprint = fingerprint
             target = save_directory if name == "default" else os.path.join(save_directory, name)
             weights = {k.split(".", 1)[1]: v.detach().contiguous() for k, v in self.interface_parameters(name).items()}
@@ -242,19 +246,42 @@ class InterfaceModel(nn.Module):
                 save_file(weights, tmp, metadata={"format": "pt"})
             config.save_pretrained(target)
 
+    def push_to_hub(self, repo_id: str, interface_names: list[str] | None = None, *, subfolder: str | None = None,
+                    revision: str | None = None, private: bool | None = None, token: str | None = None,
+                    commit_message: str | None = None, create_pr: bool = False):
+        """Pushes the interfaces (as `save_pretrained` writes them, not the host) to `repo_id`, under `subfolder`
+        (e.g. `"interfaces/rnn"` in a bundle repo), creating the repo and the branch `revision` if needed. Returns
+        the `CommitInfo`."""
+        from ..hub import upload_folder_to_hub
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp, interface_names)
+            return upload_folder_to_hub(tmp, repo_id, path_in_repo=subfolder, revision=revision, private=private,
+                                        token=token, create_pr=create_pr,
+                                        commit_message=commit_message or "Upload hf_ckb interface")
+
     @classmethod
     def from_pretrained(cls, host: nn.Module, ckb: CKBModel, directory: str, interface_name: str = "default",
-                        allow_ckb_mismatch: bool = False) -> "InterfaceModel":
+                        allow_ckb_mismatch: bool = False, *, subfolder: str | None = None,
+                        revision: str | None = None, token: str | None = None) -> "InterfaceModel":
         """Attaches a saved interface to `host` against `ckb`; a CKB other than the recorded one is an error
-        (`CKBMismatchError`) unless `allow_ckb_mismatch=True`."""
+        (`CKBMismatchError`) unless `allow_ckb_mismatch=True`. `directory` is a folder or a Hub repo id (only the
+        interface's two files in `subfolder` are downloaded, at `revision`)."""
+        from ..hub import interface_folder
+
+        directory = interface_folder(directory, subfolder=subfolder, revision=revision, token=token)
         config = InterfaceConfig.from_pretrained(directory)
         check_ckb(config, ckb, directory, allow_ckb_mismatch)
         model = cls(host, ckb, config, interface_name)
         model.load_interface_weights(interface_name, directory)
         return model
 
-    def load_interface(self, directory: str, interface_name: str, allow_ckb_mismatch: bool = False) -> None:
-        """Adds a saved interface to this model under `interface_name`."""
+    def load_interface(self, directory: str, interface_name: str, allow_ckb_mismatch: bool = False, *,
+                       subfolder: str | None = None, revision: str | None = None, token: str | None = None) -> None:
+        """Adds a saved interface (a folder or a Hub repo id, see `from_pretrained`) under `interface_name`."""
+        from ..hub import interface_folder
+
+        directory = interface_folder(directory, subfolder=subfolder, revision=revision, token=token)
         config = InterfaceConfig.from_pretrained(directory)
         check_ckb(config, self.ckb, directory, allow_ckb_mismatch)
         self.add_interface(interface_name, config)
@@ -283,9 +310,17 @@ def check_ckb(config: InterfaceConfig, ckb: CKBModel, directory: str, allow_mism
                                f"this CKB has width {ckb.config.hidden_size}.")
     found = ckb.fingerprint()
     if config.ckb_fingerprint and config.ckb_fingerprint != found and not allow_mismatch:
+        saved_at = f" (revision {config.ckb_revision} of its Hub repo)" if config.ckb_revision else ""
         raise CKBMismatchError(
             f"The interface in {directory!r} was trained with CKB {config.ckb_fingerprint}, but this CKB is "
-            f"{found}. Load the CKB saved with it, or pass allow_ckb_mismatch=True to pair them anyway.")
+            f"{found}. Load the CKB saved with it{saved_at}, or pass allow_ckb_mismatch=True to pair them anyway.")
+
+
+def ckb_revision(ckb: CKBModel) -> str | None:
+    """The Hub commit sha `ckb` was loaded from (transformers' `config._commit_hash`), if its weights have not changed
+    since; else None."""
+    sha = getattr(ckb.config, "_commit_hash", None)
+    return sha if sha and ckb.config.fingerprint == ckb.fingerprint() else None
 
 
 def get_interface_model(host: nn.Module, config: InterfaceConfig | None = None, ckb: CKBModel | None = None,

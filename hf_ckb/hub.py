@@ -1,0 +1,293 @@
+"""Sharing CKBs on the Hugging Face Hub: push a bundle (the CKB and all of its interfaces, hosts and exported
+networks, see `hf_ckb.bundle`) to one repo and pull it back, whole or network by network.
+
+    push_bundle("my-bundle", "org/my-ckb")                      # hf-ckb push my-bundle org/my-ckb
+    bundle = load_bundle_from_hub("org/my-ckb", revision=None)  # hf-ckb pull org/my-ckb --output-dir DIR
+    bundle = load_bundle_from_hub("org/my-ckb", interfaces=["rnn"])
+
+The single pieces push and pull with their own classes: `CKBModel.push_to_hub` / `CKBModel.from_pretrained(repo_id,
+revision=...)` (also through `AutoModel`), `InterfaceModel.push_to_hub(repo_id, subfolder=...)` /
+`InterfaceModel.from_pretrained(host, ckb, repo_id, subfolder="interfaces/rnn", revision=...)`.
+
+Every interface records the fingerprint of the CKB it was trained with and, when known, the commit of the repo
+holding that CKB (`ckb_revision`): `push_bundle` first commits the CKB, then the rest with that commit's sha.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+
+from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download, snapshot_download, try_to_load_from_cache
+from huggingface_hub.errors import EntryNotFoundError, HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+from .interface import INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME, InterfaceConfig
+from .model_cards import (CARD_NAME, bundle_card, card_kind, exported_card_from_bundle, write_bundle_cards,
+                          write_card)
+
+BUNDLE_FOLDERS = ("interfaces", "hosts", "exported")
+_CKB_FILE_RE = re.compile(r"^(config\.json|model(-\d+-of-\d+)?\.safetensors(\.index\.json)?|(configuration|modeling)"
+                          r"_ckb\.py)$")
+_ROOT_FILES = ("results.json", CARD_NAME)
+_SNAPSHOT_RE = re.compile(r"[/\\]snapshots[/\\]([0-9a-f]{40})(?:[/\\]|$)")
+
+
+def is_repo_id(name: str) -> bool:
+    """Whether `name` reads as a Hub repo id ('namespace/name') rather than a local path."""
+    if not isinstance(name, str) or name.count("/") != 1 or name.startswith((".", "~")) or os.path.exists(name):
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+def upload_folder_to_hub(folder: str, repo_id: str, *, path_in_repo: str | None = None, revision: str | None = None,
+                         private: bool | None = None, token: str | None = None, commit_message: str = "Upload",
+                         commit_description: str | None = None, create_pr: bool = False,
+                         allow_patterns: list[str] | None = None, delete_patterns: list[str] | None = None):
+    """Creates `repo_id` (and branch `revision`) when missing, then uploads `folder` in one commit."""
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    _ensure_branch(api, repo_id, revision, create_pr)
+    return api.upload_folder(folder_path=folder, repo_id=repo_id, path_in_repo=path_in_repo, revision=revision,
+                             commit_message=commit_message, commit_description=commit_description,
+                             create_pr=create_pr, allow_patterns=allow_patterns, delete_patterns=delete_patterns)
+
+
+def _ensure_branch(api: HfApi, repo_id: str, revision: str | None, create_pr: bool = False) -> None:
+    if revision is not None and not create_pr and not revision.startswith("refs/"):
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+
+
+# ----------------------------------------------------------------------------------------------------- pushing
+def push_ckb(ckb, repo_id: str, *, commit_message: str | None = None, commit_description: str | None = None,
+             private: bool | None = None, token: str | None = None, revision: str | None = None,
+             create_pr: bool = False, max_shard_size: int | str | None = "50GB", tags: list[str] | None = None,
+             refresh_card: bool = False):
+    """`CKBModel.push_to_hub`: saves the CKB (with its code files, so it loads with `trust_remote_code=True`) and
+    uploads it with hf_ckb's CKB card. The card is written when the repo has none, or an unedited CKB card; a bundle's
+    card or one a user edited is kept (`refresh_card=True` overwrites it anyway)."""
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    _ensure_branch(api, repo_id, revision, create_pr)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckb.save_pretrained(tmp, max_shard_size=max_shard_size)
+        existing = _hub_card(api, repo_id, revision)
+        if refresh_card or existing is None or card_kind(existing) == "ckb":
+            card = bundle_card(ckb.config.to_dict(), repo_id=repo_id)
+            if tags:
+                card.data.tags = list(dict.fromkeys([*card.data.tags, *tags]))
+            write_card(os.path.join(tmp, CARD_NAME), card, refresh=True, kind="ckb")
+        return api.upload_folder(folder_path=tmp, repo_id=repo_id, revision=revision, create_pr=create_pr,
+                                 commit_message=commit_message or "Upload CKB",
+                                 commit_description=commit_description)
+
+
+def _hub_card(api: HfApi, repo_id: str, revision: str | None) -> str | None:
+    try:
+        path = hf_hub_download(repo_id, CARD_NAME, revision=revision, token=api.token)
+    except EntryNotFoundError:
+        return None
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def push_bundle(directory: str, repo_id: str, *, revision: str | None = None, private: bool | None = None,
+                token: str | None = None, commit_message: str | None = None, refresh_card: bool = False):
+    """
+    Pushes the bundle in `directory` to `repo_id` (created if missing), at branch `revision` (created from main if
+    missing). The repo then mirrors the bundle: files of `interfaces/`, `hosts/`, `exported/` that the bundle no
+    longer has are deleted; anything else in `directory` (e.g. training runs) is not uploaded.
+
+    Two commits: the CKB first, then everything else with each interface's `ckb_revision` set to that commit (also
+    in the local `interface_config.json` files). The bundle's cards are (re)written with the real repo id unless a
+    user edited them (`refresh_card=True` overwrites them). Returns the `CommitInfo` of the last commit.
+    """
+    from .ckb import CKBModel
+
+    root_files = sorted(f for f in os.listdir(directory) if os.path.isfile(os.path.join(directory, f)))
+    ckb_files = [f for f in root_files if _CKB_FILE_RE.match(f)]
+    if "config.json" not in ckb_files:
+        raise FileNotFoundError(f"{directory!r} is not an hf_ckb bundle: it has no config.json (the CKB).")
+    fingerprint = CKBModel.from_pretrained(directory).fingerprint()
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    _ensure_branch(api, repo_id, revision)
+    message = commit_message or "Upload hf_ckb bundle"
+    ckb_commit = api.create_commit(
+        repo_id, [CommitOperationAdd(f, os.path.join(directory, f)) for f in ckb_files], revision=revision,
+        commit_message=f"{message} (CKB {fingerprint})")
+    _record_ckb_revision(api, directory, repo_id, fingerprint, ckb_commit.oid)
+    write_bundle_cards(directory, repo_id=repo_id, refresh=refresh_card)
+    folders = [f"{sub}/**" for sub in BUNDLE_FOLDERS]
+    return api.upload_folder(folder_path=directory, repo_id=repo_id, revision=revision, commit_message=message,
+                             allow_patterns=ckb_files + [f for f in _ROOT_FILES if f in root_files] + folders,
+                             delete_patterns=folders + ["results.json"])
+
+
+def _record_ckb_revision(api: HfApi, directory: str, repo_id: str, fingerprint: str, sha: str) -> None:
+    """Sets `ckb_revision` of the bundle's interfaces trained with this CKB, keeping a recorded commit of `repo_id`
+    that holds the same CKB."""
+    checked: dict[str, bool] = {sha: True}
+    for name in _local_names(directory, "interfaces"):
+        folder = os.path.join(directory, "interfaces", name)
+        config = InterfaceConfig.from_pretrained(folder)
+        if config.ckb_fingerprint != fingerprint:
+            continue  # a stale interface keeps its record (loading it will say so)
+        recorded = config.ckb_revision
+        if recorded and recorded not in checked:
+            checked[recorded] = _holds_ckb(api, repo_id, recorded, fingerprint)
+        if not (recorded and checked[recorded]):
+            config.ckb_revision = sha
+            config.save_pretrained(folder)
+
+
+def _holds_ckb(api: HfApi, repo_id: str, revision: str, fingerprint: str) -> bool:
+    try:
+        path = hf_hub_download(repo_id, "config.json", revision=revision, token=api.token)
+    except Exception:  # unknown revision (e.g. recorded in another repo), or no CKB there
+        return False
+    with open(path) as f:
+        return json.load(f).get("fingerprint") == fingerprint
+
+
+def push_exported(directory: str, name: str, repo_id: str, *, bundle_repo_id: str | None = None,
+                  revision: str | None = None, private: bool | None = None, token: str | None = None,
+                  commit_message: str | None = None):
+    """Pushes the exported network `exported/<name>/` of the bundle in `directory` as a standalone model repo, with
+    a card saying where its knowledge came from (`bundle_repo_id`, the source interface, its figures)."""
+    source = os.path.join(directory, "exported", name)
+    if not os.path.isfile(os.path.join(source, "config.json")):
+        raise FileNotFoundError(f"The bundle {directory!r} has no exported network {name!r}.")
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = os.path.join(tmp, name)
+        shutil.copytree(source, staged, ignore=shutil.ignore_patterns(CARD_NAME))
+        card = exported_card_from_bundle(directory, name, bundle_repo_id=bundle_repo_id, repo_id=repo_id)
+        write_card(os.path.join(staged, CARD_NAME), card, refresh=True, kind="exported")
+        return upload_folder_to_hub(staged, repo_id, revision=revision, private=private, token=token,
+                                    commit_message=commit_message or f"Upload the exported network {name}")
+
+
+# ----------------------------------------------------------------------------------------------------- pulling
+def download_bundle(repo_id: str, revision: str | None = None, interfaces: list[str] | None = None,
+                    local_dir: str | None = None, token: str | None = None, cache_dir: str | None = None) -> str:
+    """Downloads a bundle (all of it, or the CKB plus the given `interfaces` and their hosts) into the Hub cache or
+    `local_dir`; returns the folder. Raises `RepositoryNotFoundError`/`RevisionNotFoundError` from the Hub, and
+    `FileNotFoundError` for a repo that is not a bundle or lacks a requested interface."""
+    return _download(repo_id, revision, interfaces, local_dir, token, cache_dir)[0]
+
+
+def _download(repo_id, revision, interfaces, local_dir, token, cache_dir) -> tuple[str, str]:
+    info = HfApi(token=token).model_info(repo_id, revision=revision)
+    files = [s.rfilename for s in info.siblings or []]
+    where = f"{repo_id} (revision {revision or 'main'})"
+    if "config.json" not in files:
+        raise FileNotFoundError(f"{where} is not an hf_ckb bundle or CKB: it has no config.json.")
+    patterns = None
+    if interfaces is not None:
+        available = _repo_names(files, "interfaces")
+        missing = [n for n in interfaces if n not in available]
+        if missing:
+            raise FileNotFoundError(f"{where} has no interface {', '.join(map(repr, missing))}; its interfaces: "
+                                    f"{available or 'none'}.")
+        patterns = [f for f in files if "/" not in f] + [f"{sub}/{n}/*" for n in interfaces
+                                                         for sub in ("interfaces", "hosts")]
+    path = snapshot_download(repo_id, revision=info.sha, allow_patterns=patterns, local_dir=local_dir, token=token,
+                             cache_dir=cache_dir)
+    return path, info.sha
+
+
+def load_bundle_from_hub(repo_id: str, revision: str | None = None, interfaces: list[str] | None = None,
+                         allow_ckb_mismatch: bool = False, token: str | None = None, cache_dir: str | None = None):
+    """Downloads (see `download_bundle`) and loads a bundle: the CKB with every interface (or only `interfaces`)
+    attached to its host, tokenizers, exported networks and results. A stale pairing raises `CKBMismatchError`
+    unless `allow_ckb_mismatch=True`. The returned `Bundle` records `repo_id` and the commit sha (`revision`)."""
+    from .bundle import load_bundle
+
+    path, sha = _download(repo_id, revision, interfaces, None, token, cache_dir)
+    bundle = load_bundle(path, allow_ckb_mismatch=allow_ckb_mismatch, interfaces=interfaces)
+    bundle.repo_id, bundle.revision = repo_id, sha
+    return bundle
+
+
+def interface_folder(repo_id_or_dir: str, subfolder: str | None = None, revision: str | None = None,
+                     token: str | None = None) -> str:
+    """The local folder of a saved interface: `repo_id_or_dir/subfolder` for a folder; for a Hub repo id, the
+    interface's two files are downloaded (at `revision`) and their cache folder returned."""
+    subfolder = (subfolder or "").strip("/")
+    if os.path.isdir(repo_id_or_dir):
+        if revision is not None:
+            raise ValueError(f"{repo_id_or_dir!r} is a local folder: revision={revision!r} only applies to repo ids.")
+        return os.path.join(repo_id_or_dir, subfolder) if subfolder else repo_id_or_dir
+    if not is_repo_id(repo_id_or_dir):
+        raise FileNotFoundError(f"{repo_id_or_dir!r} is neither a folder nor a Hub repo id ('namespace/name').")
+    path = None
+    for filename in (INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME):
+        try:
+            path = hf_hub_download(repo_id_or_dir, filename, subfolder=subfolder or None, revision=revision,
+                                   token=token)
+        except EntryNotFoundError as err:
+            files = HfApi(token=token).list_repo_files(repo_id_or_dir, revision=revision)
+            found = sorted(f.rsplit("/", 1)[0] for f in files if f.endswith("/" + INTERFACE_CONFIG_NAME))
+            found += ["(the repo root)"] if INTERFACE_CONFIG_NAME in files else []
+            raise FileNotFoundError(
+                f"{repo_id_or_dir} (revision {revision or 'main'}) has no interface in "
+                f"{subfolder or 'the repo root'!r} ({filename} is missing); interfaces there: {found or 'none'}."
+            ) from err
+    return os.path.dirname(path)
+
+
+def loaded_commit(path_or_repo_id, kwargs: dict | None = None) -> str | None:
+    """The commit sha of the Hub snapshot a model was just loaded from (`from_pretrained(path_or_repo_id,
+    **kwargs)`), read from the local cache without a request; None for a plain local folder."""
+    kwargs = kwargs or {}
+    path = str(path_or_repo_id)
+    if not os.path.isdir(path):
+        filename = "/".join(filter(None, [kwargs.get("subfolder"), "config.json"]))
+        path = try_to_load_from_cache(path, filename, cache_dir=kwargs.get("cache_dir"),
+                                      revision=kwargs.get("revision"))
+        if not isinstance(path, str):
+            return None
+    match = _SNAPSHOT_RE.search(os.path.abspath(path))
+    return match.group(1) if match else None
+
+
+def check_bundle(directory: str, allow_ckb_mismatch: bool = False) -> list[str]:
+    """Checks every interface of the bundle in `directory` against its CKB without loading the hosts. Raises
+    `CKBMismatchError` for a stale pairing unless `allow_ckb_mismatch`; returns the names of the stale ones."""
+    from .ckb import CKBModel
+    from .interface.model import CKBMismatchError, check_ckb
+
+    ckb, stale = CKBModel.from_pretrained(directory), []
+    for name in _local_names(directory, "interfaces"):
+        folder = os.path.join(directory, "interfaces", name)
+        try:
+            check_ckb(InterfaceConfig.from_pretrained(folder), ckb, folder, allow_mismatch=False)
+        except CKBMismatchError:
+            if not allow_ckb_mismatch:
+                raise
+            stale.append(name)
+    return stale
+
+
+def _local_names(directory: str, sub: str) -> list[str]:
+    root = os.path.join(directory, sub)
+    marker = INTERFACE_CONFIG_NAME if sub == "interfaces" else "config.json"
+    return sorted(n for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, marker))) \
+        if os.path.isdir(root) else []
+
+
+def _repo_names(files: list[str], sub: str) -> list[str]:
+    marker = INTERFACE_CONFIG_NAME if sub == "interfaces" else "config.json"
+    return sorted({f.split("/")[1] for f in files if f.startswith(sub + "/") and f.count("/") == 2
+                   and f.endswith("/" + marker)})
+
+
+__all__ = ["check_bundle", "download_bundle", "interface_folder", "is_repo_id", "load_bundle_from_hub",
+           "loaded_commit", "push_bundle", "push_ckb", "push_exported", "upload_folder_to_hub"]
