@@ -7,15 +7,15 @@ import argparse
 import os
 import sys
 
-from . import evaluate, export, finetune, import_, quickstart
+from . import evaluate, export, finetune, hub, import_, quickstart
 from .common import CLIError, Formatter
 
-COMMANDS = (quickstart, finetune, import_, export, evaluate)
+COMMANDS = (quickstart, finetune, import_, export, evaluate, hub)
 
 DESCRIPTION = """\
 A continuous knowledge base (Chen, Sun & Liu 2021) for Hugging Face models: fine-tune networks, import their
-knowledge into one CKB, export it into fresh networks, and evaluate them. `hf-ckb COMMAND --help` explains each
-command and what it writes."""
+knowledge into one CKB, export it into fresh networks, evaluate them, and share them on the Hub.
+`hf-ckb COMMAND --help` explains each command and what it writes."""
 EPILOG = """\
 the flow, step by step:
   hf-ckb finetune --architecture rnn --dataset rotten_tomatoes --output-dir models/rnn
@@ -23,7 +23,8 @@ the flow, step by step:
   hf-ckb import --network rnn=models/rnn --network cnn=models/cnn --dataset rotten_tomatoes --output-dir kb
   hf-ckb export --import-dir kb --network rnn=models/rnn --dataset rotten_tomatoes --output-dir exported
   hf-ckb evaluate --model exported/networks/rnn --dataset rotten_tomatoes
-or all of it at once: hf-ckb quickstart"""
+or all of it at once: hf-ckb quickstart
+then share the bundle: hf-ckb push ckb-quickstart my-name/my-ckb; hf-ckb pull my-name/my-ckb --output-dir my-ckb"""
 
 
 def build_parser() -> argparse.ArgumentParser:
