@@ -127,7 +127,7 @@ def push_bundle(directory: str, repo_id: str, *, revision: str | None = None, pr
     write_bundle_cards(directory, repo_id=repo_id, refresh=refresh_card)
     folders = [f"{sub}/**" for sub in BUNDLE_FOLDERS]
     return api.upload_folder(folder_path=directory, repo_id=repo_id, revision=revision, commit_message=message,
-                             allow_patterns=ckb_files + [f for f in _ROOT_FILES if f in root_files] + folders,
+                             allow_patterns=ckb_files + list(_ROOT_FILES) + folders,
                              delete_patterns=folders + ["results.json"])
 
 

@@ -321,6 +321,7 @@ emit(out)
 
 def test_cli_push_and_pull_round_trip(hub_backend, hub_env_factory, run_client, bundle_dir, tmp_path):
     out1, out2, out3 = (str(tmp_path / name) for name in ("pulled", "pulled-rnn", "nothing"))
+    (tmp_path / "bundle" / "README.md").unlink()  # a bundle without a card gets one when pushed
     result = _last_json(run_client(COMMON + f"""
 import contextlib, io
 from hf_ckb.bundle import load_bundle
@@ -352,6 +353,8 @@ emit(res)
     assert result["outputs"][0] == result["outputs"][1]  # pulled folder == pushed bundle, bit for bit
     assert result["rnn_only"] == ["rnn"]
     repo = hub_backend.repos[("model", "tester/cli")]
+    card = hub_backend.blob_path(hub_backend.file_entries("tester/cli")["README.md"]).read_text()
+    assert 'load_bundle_from_hub("tester/cli")' in card and "| rnn | 0.9312 | 0.2875 | 70.1% | 72.8% |" in card
     assert repo.commits[repo.branches["main"]].title == "first bundle"
     # The bundle did not change between the two pushes: the v2 branch got no new commit.
     assert repo.branches["v2"] == repo.branches["main"]
