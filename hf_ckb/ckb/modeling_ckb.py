@@ -96,7 +96,8 @@ class CKBModel(PreTrainedModel):
 
     def push_to_hub(self, repo_id: str, *args, refresh_card: bool = False, **kwargs):
         """Pushes like any `PreTrainedModel`; with hf_ckb installed the model card is hf_ckb's CKB card (sizes, how to
-        load it), written only if the repo has none (or `refresh_card=True`), never transformers' generic one."""
+        load it), never transformers' generic one. A bundle's card or an edited card already in the repo is kept
+        (unless `refresh_card=True`)."""
         try:
             from hf_ckb.hub import push_ckb
         except ImportError:  # loaded with trust_remote_code where hf_ckb is not installed
