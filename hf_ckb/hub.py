@@ -221,12 +221,10 @@ def interface_folder(repo_id_or_dir: str, subfolder: str | None = None, revision
     """The local folder of a saved interface: `repo_id_or_dir/subfolder` for a folder; for a Hub repo id, the
     interface's two files are downloaded (at `revision`) and their cache folder returned."""
     subfolder = (subfolder or "").strip("/")
-    if os.path.isdir(repo_id_or_dir):
+    if os.path.isdir(repo_id_or_dir) or not is_repo_id(repo_id_or_dir):  # a missing folder fails when read
         if revision is not None:
-            raise ValueError(f"{repo_id_or_dir!r} is a local folder: revision={revision!r} only applies to repo ids.")
+            raise ValueError(f"{repo_id_or_dir!r} is a local path: revision={revision!r} only applies to repo ids.")
         return os.path.join(repo_id_or_dir, subfolder) if subfolder else repo_id_or_dir
-    if not is_repo_id(repo_id_or_dir):
-        raise FileNotFoundError(f"{repo_id_or_dir!r} is neither a folder nor a Hub repo id ('namespace/name').")
     path = None
     for filename in (INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME):
         try:
