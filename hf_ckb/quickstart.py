@@ -28,9 +28,11 @@ def run_quickstart(output_dir: str = "ckb-quickstart", finetune_epochs: float = 
         raw["train"] = raw["train"].select(range(min(limit, len(raw["train"]))))
     tokenizer = train_tokenizer(raw["train"]["text"], vocab_size=8000)
     data = tokenize_dataset(raw, tokenizer, max_length=max_length)
+    names = raw["train"].features["label"].names  # rotten, fresh
+    labels = {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
     teachers = {
-        "rnn": RNNForSequenceClassification(RNNConfig(vocab_size=len(tokenizer), num_labels=2)),
-        "cnn": CNNForSequenceClassification(CNNConfig(vocab_size=len(tokenizer), num_labels=2)),
+        "rnn": RNNForSequenceClassification(RNNConfig(vocab_size=len(tokenizer), **labels)),
+        "cnn": CNNForSequenceClassification(CNNConfig(vocab_size=len(tokenizer), **labels)),
     }
     for name, model in teachers.items():
         print(f"\n== Fine-tuning the {name.upper()} teacher")
