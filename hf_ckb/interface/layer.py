@@ -110,6 +110,19 @@ class InterfaceLayer(nn.Module):
         self.context.records.append(Record(self.active_interface, prediction, target, self.positions_mask(target)))
         return out
 
+    def rows_forward(self, rows: torch.Tensor) -> torch.Tensor:
+        """A local interface on every position's row: `(B, T, in)` -> `(B, T, out)`, each row a query of its own.
+
+        Only real positions are computed (padded rows are packed out, no loop): padding is often half of a batch and
+        nothing reads those rows (the losses and the host mask them). Padded positions of the result are zeros."""
+        B, T = rows.shape[:2]
+        mask = self.positions_mask(rows)
+        if mask is None or bool(mask.all()):
+            return self.block_forward(rows.flatten(0, 1)[:, None]).view(B, T, -1)  # (B * T, 1, in) -> (B, T, out)
+        keep = mask.bool()
+        real = self.block_forward(rows[keep][:, None])[:, 0]  # (R, out), R real positions
+        return real.new_zeros(B, T, real.shape[-1]).index_put((keep,), real)
+
     def positions_mask(self, y: torch.Tensor) -> torch.Tensor | None:
         mask = self.context.attention_mask
         if mask is not None and tuple(mask.shape) == tuple(y.shape[:2]):
@@ -118,6 +131,10 @@ class InterfaceLayer(nn.Module):
 
     def target_of(self, out) -> torch.Tensor:
         return first_tensor(out)
+
+    def function_input(self, args, kwargs) -> torch.Tensor:
+        """The `(B, T, in)` rows the host passed to its function (what `parallel_forward((x,), {}, target)` reads)."""
+        return args[0]
 
     # Subclasses: widths(args, kwargs, out) -> (in, out); parallel_forward; interface_forward.
 
@@ -133,6 +150,9 @@ class SequenceInterfaceLayer(InterfaceLayer):
     @staticmethod
     def _input(args, kwargs):
         return args[0] if args else kwargs["hidden_states"]
+
+    def function_input(self, args, kwargs) -> torch.Tensor:
+        return self._input(args, kwargs)
 
     def forward(self, *args, **kwargs):
         out = super().forward(*args, **kwargs)
@@ -166,8 +186,7 @@ class RecurrentInterfaceLayer(InterfaceLayer):
     def parallel_forward(self, args, kwargs, out):
         x, states = args[0], first_tensor(out)  # (B, T, E), (B, T, H)
         previous = F.pad(states[:, :-1], (0, 0, 1, 0))  # h_{t-1}, with h_0 = 0
-        rows = torch.cat([x, previous], dim=-1)  # (B, T, E + H)
-        return self.block_forward(rows.flatten(0, 1)[:, None]).view(*states.shape[:2], -1)
+        return self.rows_forward(torch.cat([x, previous], dim=-1))  # rows (B, T, E + H)
 
     def interface_forward(self, args, kwargs):
         x = args[0]  # (B, T, E)
@@ -193,8 +212,7 @@ class WindowInterfaceLayer(InterfaceLayer):
     def parallel_forward(self, args, kwargs, out=None):
         x = args[0]  # (B, T, E)
         windows = F.pad(x, (0, 0, 0, self.window_size - 1)).unfold(1, self.window_size, 1)  # (B, T, E, w)
-        rows = windows.transpose(-1, -2).flatten(-2)  # (B, T, w * E), rows in window order
-        return self.block_forward(rows.flatten(0, 1)[:, None]).view(*x.shape[:2], -1)
+        return self.rows_forward(windows.transpose(-1, -2).flatten(-2))  # rows (B, T, w * E), in window order
 
     def interface_forward(self, args, kwargs):
         return self.parallel_forward(args, kwargs)
