@@ -35,17 +35,19 @@ def finetune(model, tokenizer, train, validation, output_dir: str, epochs: float
 def import_networks(hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: dict, output_dir: str,
                     ckb: CKBModel | None = None, interface_configs: dict | None = None, steps: int = 600,
                     learning_rate: float = 1e-3, batch_size: int = 32, loss: str = "nmse", eval_steps: int = 200,
-                    seed: int = 0, resume: bool = False) -> CKBTrainingModule:
+                    seed: int = 0, resume: bool = False, teacher_cache_bytes: int | None = None) -> CKBTrainingModule:
     """Jointly imports `hosts` (name -> model) into one CKB (Eq. 16-18), each on its own unlabelled `train_sets`
     inputs, keeping the checkpoint with the best min validation accuracy (Eq. A.1). Saves `ckb/` and
-    `interfaces/<name>/` to `output_dir`."""
+    `interfaces/<name>/` to `output_dir`. The frozen hosts' outputs are cached after the first epoch when the
+    training sets fit in `teacher_cache_bytes` (default 1 GiB; 0 disables), see `hf_ckb.training.cache`."""
     torch.manual_seed(seed)
     ckb = ckb or CKBModel(CKBConfig())
     configs = interface_configs or {}
     nets = {name: InterfaceModel(host.eval(), ckb, configs.get(name) or InterfaceConfig()) for name, host in hosts.items()}
     module = CKBTrainingModule(ckb, nets, "import", loss=loss)
+    cache = {} if teacher_cache_bytes is None else {"teacher_cache_bytes": teacher_cache_bytes}
     _train(module, tokenizers, train_sets, eval_sets, output_dir, "import", steps, learning_rate, batch_size,
-           eval_steps, seed, resume)
+           eval_steps, seed, resume, **cache)
     return module
 
 
@@ -63,13 +65,13 @@ def export_network(source: InterfaceModel, name: str, tokenizer, train, validati
 
 
 def _train(module, tokenizers, train_sets, eval_sets, output_dir, mode, steps, learning_rate, batch_size,
-           eval_steps, seed, resume):
+           eval_steps, seed, resume, **extra_args):
     args = ckb_training_args(output_dir, mode, max_steps=steps, learning_rate=learning_rate,
                              per_device_train_batch_size=batch_size, per_device_eval_batch_size=128,
                              lr_scheduler_type="cosine", warmup_steps=max(steps // 20, 1), seed=seed,
                              eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps",
                              save_steps=eval_steps, save_total_limit=2, load_best_model_at_end=True,
-                             logging_steps=max(eval_steps // 4, 1))
+                             logging_steps=max(eval_steps // 4, 1), **extra_args)
     trainer = CKBTrainer(module, args, train_datasets=train_sets, eval_datasets=eval_sets, tokenizers=tokenizers)
     trainer.train(resume_from_checkpoint=resume or None)
     trainer.save_model(output_dir)

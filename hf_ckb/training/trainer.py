@@ -7,6 +7,7 @@ metric), what a checkpoint holds (the CKB and interfaces, never the frozen hosts
 
 import dataclasses
 import functools
+import logging
 import math
 
 import torch
@@ -14,22 +15,44 @@ from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from ..metrics import load_metric
+from .cache import cache_dtype, count_tokens, estimate_bytes, row_widths
 from .losses import fidelity_sums, imitation_loss, summarise_fidelity
 from .modules import CKBTrainingModule, JointCollator, JointDataset
 
+logger = logging.getLogger(__name__)
+
 # Appendix A.2: AdamW (0.9, 0.98), eps 1e-9, weight decay 0.01; lr 2e-4 import, 1e-4 export.
 PAPER_OPTIMIZER = {"adam_beta1": 0.9, "adam_beta2": 0.98, "adam_epsilon": 1e-9, "weight_decay": 0.01}
+DEFAULT_TEACHER_CACHE_BYTES = 1024**3
 
 
-def ckb_training_args(output_dir: str, mode: str = "import", **overrides) -> TrainingArguments:
+@dataclasses.dataclass
+class CKBTrainingArguments(TrainingArguments):
+    """`TrainingArguments` plus the teacher cache of import (see `hf_ckb.training.cache`)."""
+
+    teacher_cache_bytes: int = dataclasses.field(
+        default=0, metadata={"help": "Import: cache each frozen host function's inputs/outputs per example in at most "
+                                     "this many bytes of CPU memory, so later epochs skip the hosts. 0 disables."})
+    teacher_cache_dtype: str = dataclasses.field(
+        default="auto", metadata={"help": "'float32' (exact), 'bfloat16', 'float16', or 'auto': float32 if the whole "
+                                          "training set fits in teacher_cache_bytes, else bfloat16 if that fits, "
+                                          "else no cache."})
+    compile_interfaces: bool = dataclasses.field(
+        default=False, metadata={"help": "torch.compile the interface blocks (dynamic shapes); see "
+                                          "CKBTrainingModule.compile_interfaces."})
+
+
+def ckb_training_args(output_dir: str, mode: str = "import", **overrides) -> CKBTrainingArguments:
     """`TrainingArguments` with the paper's optimiser, the learning rate of `mode`, and the settings a CKB
-    Trainer needs (nested batches keep all columns; checkpoints selected by the min accuracy of Eq. A.1)."""
+    Trainer needs (nested batches keep all columns; checkpoints selected by the min accuracy of Eq. A.1). Import
+    caches the teacher outputs by default when the training set fits in 1 GiB (`teacher_cache_bytes=0` disables)."""
     defaults = dict(PAPER_OPTIMIZER, learning_rate=2e-4 if mode == "import" else 1e-4, remove_unused_columns=False,
                     metric_for_best_model="min_accuracy", greater_is_better=True, report_to="none",
                     save_strategy="no", eval_strategy="no", logging_steps=50, disable_tqdm=False,
-                    dataloader_pin_memory=False)
+                    dataloader_pin_memory=False,
+                    teacher_cache_bytes=DEFAULT_TEACHER_CACHE_BYTES if mode == "import" else 0)
     defaults.update(overrides)
-    return TrainingArguments(output_dir=output_dir, **defaults)
+    return CKBTrainingArguments(output_dir=output_dir, **defaults)
 
 
 class CKBTrainer(Trainer):
@@ -61,6 +84,35 @@ class CKBTrainer(Trainer):
                          eval_dataset=self.eval_datasets or None,
                          data_collator=JointCollator(self.collators), **kwargs)
         self.model_accepts_loss_kwargs = False  # our loss is a mean per network; let the Trainer scale for GA
+        self._setup_teacher_cache(model, train_datasets or {})
+        if getattr(self.args, "compile_interfaces", False):
+            model.compile_interfaces()
+
+    def _setup_teacher_cache(self, model: CKBTrainingModule, train_datasets: dict) -> None:
+        """Turns on `model`'s teacher cache (import only) with the dtype `teacher_cache_dtype` decides."""
+        budget = getattr(self.args, "teacher_cache_bytes", 0)
+        if model.mode != "import":
+            return
+        model.disable_teacher_cache()
+        if budget <= 0 or not train_datasets:
+            return
+        choice = getattr(self.args, "teacher_cache_dtype", "auto")
+        widths = {}
+        for name, net in model.networks.items():
+            configs = [net.interface_configs[w.active_interface] for w in net.interface_layers()
+                       if w.active_interface is not None]
+            if len(configs) == 1:
+                widths[name] = row_widths(configs[0])
+        tokens = {name: count_tokens(train_datasets[name]) for name in widths if name in train_datasets}
+        candidates = [torch.float32, torch.bfloat16] if choice == "auto" else [cache_dtype(choice)]
+        for dtype in candidates:
+            needed = estimate_bytes(tokens, widths, dtype)
+            if needed <= budget or choice != "auto":
+                model.enable_teacher_cache(budget, dtype)
+                logger.info(f"Teacher cache on ({dtype}, ~{needed / 2**20:.0f} MiB for the training set).")
+                return
+        logger.warning(f"Teacher cache off: the training set needs ~{needed / 2**20:.0f} MiB in bfloat16, more than "
+                       f"teacher_cache_bytes={budget}.")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
