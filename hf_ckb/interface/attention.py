@@ -74,7 +74,7 @@ class CKBAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, low_level: torch.Tensor, high_level: torch.Tensor,
                 mask: torch.Tensor | None = None, causal: bool = False,
-                return_attention: bool = False):
+                return_attention: bool = False, memory: dict | None = None):
         """
         Args:
             x: `(N, T, in_features)` input rows.
@@ -82,24 +82,32 @@ class CKBAttention(nn.Module):
             mask: `(N, T)`, 1 for real rows, 0 for padding (padding rows are never keys).
             causal: row t reads input rows <= t only.
             return_attention: also return the high-level attention over `M^h` and each `h_k`, `(N, T, n_h + K)`.
+            memory: `project_memory(low_level, high_level)`, when the caller reuses it across calls (a recurrence).
 
         Returns: `(N, T, out_features)` (and the attention if asked).
         """
         residual, query, m_low, m_high = self.in_proj(x).chunk(4, dim=-1)
         allowed = key_mask(mask, causal, x.shape[1], x.device)
         q = _split_heads(query, self.num_heads) * self.scale  # (N, T, H, e)
-        hidden = self._low_level(q, m_low, low_level, allowed)  # (N, T, K, d)
-        out, probs = self._high_level(q, hidden, m_high, high_level, allowed)
+        memory = memory or self.project_memory(low_level, high_level)
+        hidden = self._low_level(q, m_low, memory["low"], allowed)  # (N, T, K, d)
+        out, probs = self._high_level(q, hidden, m_high, memory["high"], allowed)
         z = residual + self.dropout(self.attn_out(out))
         if self.ffn is not None:
             z = z + self.ffn(z)
         y = self.out_proj(z)
         return (y, probs) if return_attention else y
 
-    def _low_level(self, q, m_low, low_level, allowed):
+    def project_memory(self, low_level: torch.Tensor, high_level: torch.Tensor) -> dict:
+        """Keys and values of the CKB rows at both levels; they depend on the CKB only, not on the input."""
+        H = self.num_heads
+        return {"low": [_split_heads(t, H) for t in self.low_kv(low_level).chunk(2, -1)],  # (K, n_l, H, e)
+                "high": [_split_heads(t, H) for t in self.high_kv(high_level).chunk(2, -1)]}  # (n_h, H, e)
+
+    def _low_level(self, q, m_low, memory, allowed):
         """Eq. 7 for all k at once: softmax over `[M^l_k ; M~^l]` keys, merged from two score blocks."""
         H = self.num_heads
-        mem_k, mem_v = (_split_heads(t, H) for t in self.low_kv(low_level).chunk(2, -1))  # (K, n_l, H, e)
+        mem_k, mem_v = memory  # (K, n_l, H, e)
         inp_k, inp_v = (_split_heads(t, H) for t in self.low_kv(m_low).chunk(2, -1))  # (N, T, H, e)
         s_mem = torch.einsum("nthe,kmhe->nhtkm", q, mem_k)  # (N, H, T, K, n_l)
         s_inp = torch.einsum("nthe,nshe->nhts", q, inp_k)  # (N, H, T, T)
@@ -113,10 +121,10 @@ class CKBAttention(nn.Module):
         hidden = a_mem + torch.exp(lse_inp - lse)[..., None] * a_inp[:, :, :, None]  # (N, H, T, K, e)
         return hidden.permute(0, 2, 3, 1, 4).flatten(-2)  # (N, T, K, d)
 
-    def _high_level(self, q, hidden, m_high, high_level, allowed):
+    def _high_level(self, q, hidden, m_high, memory, allowed):
         """Eq. 8-9: one softmax over `[M^h ; h_1[t] .. h_K[t] ; M~^h]`."""
         H = self.num_heads
-        mem_k, mem_v = (_split_heads(t, H) for t in self.high_kv(high_level).chunk(2, -1))  # (n_h, H, e)
+        mem_k, mem_v = memory  # (n_h, H, e)
         inp_k, inp_v = (_split_heads(t, H) for t in self.high_kv(m_high).chunk(2, -1))  # (N, T, H, e)
         # The K hidden states are keys of one query each, so projecting them (N T K d^2) would dominate. Instead
         # fold W^k into the query (q . h W^k = (q W^k^T) . h) and apply W^v after the weighted sum over k.

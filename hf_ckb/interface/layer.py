@@ -81,13 +81,13 @@ class InterfaceLayer(nn.Module):
         self.interfaces[name] = block
         self.active_interface = name
 
-    def block_forward(self, x: torch.Tensor, mask=None, causal=False) -> torch.Tensor:
+    def block_forward(self, x: torch.Tensor, mask=None, causal=False, memory=None) -> torch.Tensor:
         """The active interface on rows `x` `(N, T, in)`; keeps its high-level attention if asked."""
         block = self.interfaces[self.active_interface]
         low, high = self.ckb.low_level, self.ckb.high_level
         if not self.context.keep_attention:
-            return block(x, low, high, mask=mask, causal=causal)
-        y, probs = block(x, low, high, mask=mask, causal=causal, return_attention=True)
+            return block(x, low, high, mask=mask, causal=causal, memory=memory)
+        y, probs = block(x, low, high, mask=mask, causal=causal, return_attention=True, memory=memory)
         self.context.attention[self.active_interface] = probs.detach()
         return y
 
@@ -192,9 +192,10 @@ class RecurrentInterfaceLayer(InterfaceLayer):
         x = args[0]  # (B, T, E)
         block = self.interfaces[self.active_interface]
         h = x.new_zeros(x.shape[0], block.out_proj.out_features)
+        memory = block.project_memory(self.ckb.low_level, self.ckb.high_level)  # the same for every step
         states = []
         for t in range(x.shape[1]):  # recurrence: each step needs the previous output
-            h = self.block_forward(torch.cat([x[:, t], h], dim=-1)[:, None])[:, 0]
+            h = self.block_forward(torch.cat([x[:, t], h], dim=-1)[:, None], memory=memory)[:, 0]
             states.append(h)
         return torch.stack(states, dim=1), h[None]
 
