@@ -74,7 +74,7 @@ class CKBAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, low_level: torch.Tensor, high_level: torch.Tensor,
                 mask: torch.Tensor | None = None, causal: bool = False,
-                return_attention: bool = False, memory: dict | None = None):
+                return_attention: bool = False, memory: dict | None = None, pack: bool = False):
         """
         Args:
             x: `(N, T, in_features)` input rows.
@@ -83,19 +83,30 @@ class CKBAttention(nn.Module):
             causal: row t reads input rows <= t only.
             return_attention: also return the high-level attention over `M^h` and each `h_k`, `(N, T, n_h + K)`.
             memory: `project_memory(low_level, high_level)`, when the caller reuses it across calls (a recurrence).
+            pack: compute only the queries of real rows (`mask` 1); padded positions of the output are zeros.
+                Real positions are unchanged: a padded row is never a key, so nothing reads its query's result.
 
         Returns: `(N, T, out_features)` (and the attention if asked).
         """
-        residual, query, m_low, m_high = self.in_proj(x).chunk(4, dim=-1)
         allowed = key_mask(mask, causal, x.shape[1], x.device)
-        q = _split_heads(query, self.num_heads) * self.scale  # (N, T, H, e)
+        keep = mask.bool() if pack and mask is not None and not return_attention else None
+        rows = InputRows(allowed, None if keep is None or bool(keep.all()) else keep)
+        if rows.keep is None:
+            residual, query, m_low, m_high = self.in_proj(x).chunk(4, dim=-1)  # (N, T, d)
+            kv_low, kv_high = self.low_kv(m_low), self.high_kv(m_high)  # (N, T, 2d)
+        else:  # R real rows, each a query of its own: (R, 1, d); keys stay (N, T, 2d), zeros (never read) at padding
+            residual, query, m_low, m_high = self.in_proj(x[rows.keep])[:, None].chunk(4, dim=-1)
+            kv_low, kv_high = rows.unpack(self.low_kv(m_low)[:, 0]), rows.unpack(self.high_kv(m_high)[:, 0])
+        q = _split_heads(query, self.num_heads) * self.scale  # (N, T, H, e) or (R, 1, H, e)
         memory = memory or self.project_memory(low_level, high_level)
-        hidden = self._low_level(q, m_low, memory["low"], allowed)  # (N, T, K, d)
-        out, probs = self._high_level(q, hidden, m_high, memory["high"], allowed)
+        hidden = self._low_level(q, kv_low, memory["low"], rows)  # (N, T, K, d)
+        out, probs = self._high_level(q, hidden, kv_high, memory["high"], rows)
         z = residual + self.dropout(self.attn_out(out))
         if self.ffn is not None:
             z = z + self.ffn(z)
         y = self.out_proj(z)
+        if rows.keep is not None:
+            y = rows.unpack(y[:, 0])  # (N, T, out)
         return (y, probs) if return_attention else y
 
     def project_memory(self, low_level: torch.Tensor, high_level: torch.Tensor) -> dict:
@@ -104,37 +115,33 @@ class CKBAttention(nn.Module):
         return {"low": [_split_heads(t, H) for t in self.low_kv(low_level).chunk(2, -1)],  # (K, n_l, H, e)
                 "high": [_split_heads(t, H) for t in self.high_kv(high_level).chunk(2, -1)]}  # (n_h, H, e)
 
-    def _low_level(self, q, m_low, memory, allowed):
+    def _low_level(self, q, kv_inp, memory, rows):
         """Eq. 7 for all k at once: softmax over `[M^l_k ; M~^l]` keys, merged from two score blocks."""
         H = self.num_heads
         mem_k, mem_v = memory  # (K, n_l, H, e)
-        inp_k, inp_v = (_split_heads(t, H) for t in self.low_kv(m_low).chunk(2, -1))  # (N, T, H, e)
+        inp_k, inp_v = (_split_heads(t, H) for t in kv_inp.chunk(2, -1))  # (N, T, H, e)
         s_mem = torch.einsum("nthe,kmhe->nhtkm", q, mem_k)  # (N, H, T, K, n_l)
-        s_inp = torch.einsum("nthe,nshe->nhts", q, inp_k)  # (N, H, T, T)
-        if allowed is not None:
-            s_inp = s_inp.masked_fill(~allowed, torch.finfo(s_inp.dtype).min)
+        s_inp = rows.scores(q, inp_k)  # (N, H, T, T)
         lse_mem = s_mem.logsumexp(-1)  # (N, H, T, K)
         lse_inp = s_inp.logsumexp(-1, keepdim=True)  # (N, H, T, 1)
         lse = torch.logaddexp(lse_mem, lse_inp)  # normaliser of the joint softmax over n_l + T keys
         a_mem = torch.einsum("nhtkm,kmhe->nhtke", torch.exp(s_mem - lse[..., None]), mem_v)
-        a_inp = torch.einsum("nhts,nshe->nhte", torch.softmax(s_inp, -1), inp_v)  # the same for every k
+        a_inp = rows.mix(torch.softmax(s_inp, -1), inp_v).transpose(1, 2)  # (N, H, T, e), the same for every k
         hidden = a_mem + torch.exp(lse_inp - lse)[..., None] * a_inp[:, :, :, None]  # (N, H, T, K, e)
         return hidden.permute(0, 2, 3, 1, 4).flatten(-2)  # (N, T, K, d)
 
-    def _high_level(self, q, hidden, m_high, memory, allowed):
+    def _high_level(self, q, hidden, kv_inp, memory, rows):
         """Eq. 8-9: one softmax over `[M^h ; h_1[t] .. h_K[t] ; M~^h]`."""
         H = self.num_heads
         mem_k, mem_v = memory  # (n_h, H, e)
-        inp_k, inp_v = (_split_heads(t, H) for t in self.high_kv(m_high).chunk(2, -1))  # (N, T, H, e)
+        inp_k, inp_v = (_split_heads(t, H) for t in kv_inp.chunk(2, -1))  # (N, T, H, e)
         # The K hidden states are keys of one query each, so projecting them (N T K d^2) would dominate. Instead
         # fold W^k into the query (q . h W^k = (q W^k^T) . h) and apply W^v after the weighted sum over k.
         w_k, w_v = (_split_heads(w.T, H) for w in self.high_kv.weight.chunk(2, 0))  # (d, H, e)
         b_k, b_v = (_split_heads(b, H) for b in self.high_kv.bias.chunk(2, 0))  # (H, e)
         q_hid = torch.einsum("nthe,dhe->nthd", q, w_k)  # (N, T, H, d)
         s_hid = torch.einsum("nthd,ntkd->nhtk", q_hid, hidden) + torch.einsum("nthe,he->nht", q, b_k)[..., None]
-        s_inp = torch.einsum("nthe,nshe->nhts", q, inp_k)  # (N, H, T, T)
-        if allowed is not None:
-            s_inp = s_inp.masked_fill(~allowed, torch.finfo(s_inp.dtype).min)
+        s_inp = rows.scores(q, inp_k)  # (N, H, T, T)
         scores = torch.cat([torch.einsum("nthe,mhe->nhtm", q, mem_k), s_hid, s_inp], dim=-1)  # n_h + K + T keys
         probs = torch.softmax(scores, -1)
         n_h, K = mem_k.shape[0], hidden.shape[2]
@@ -142,8 +149,35 @@ class CKBAttention(nn.Module):
         mixed = torch.einsum("nhtk,ntkd->nthd", p_hid, hidden)  # (N, T, H, d): each head's mix of the h_k
         out = (torch.einsum("nhtm,mhe->nthe", p_mem, mem_v)
                + torch.einsum("nthd,dhe->nthe", mixed, w_v) + p_hid.sum(-1).transpose(1, 2)[..., None] * b_v
-               + torch.einsum("nhts,nshe->nthe", p_inp, inp_v))
+               + rows.mix(p_inp, inp_v))
         return out.flatten(-2), probs[..., : n_h + K].mean(1)  # (N, T, d), (N, T, n_h + K)
+
+
+class InputRows:
+    """How queries meet the input-derived key rows `M~` (T per example, `(N, T, ...)`): either every position is a
+    query (`keep` None: queries `(N, T, ...)`), or only the R real positions of a padded batch are (`keep` the
+    `(N, T)` bool mask: queries `(R, 1, ...)`, in `keep`'s row-major order)."""
+
+    def __init__(self, allowed: torch.Tensor | None, keep: torch.Tensor | None = None):
+        self.allowed, self.keep = allowed, keep
+
+    def unpack(self, packed: torch.Tensor) -> torch.Tensor:
+        """`(R, ...)` -> `(N, T, ...)`, zeros at padded positions."""
+        return packed.new_zeros(*self.keep.shape, *packed.shape[1:]).index_put((self.keep,), packed)
+
+    def scores(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Masked scores of the queries against the input keys `k` `(N, T, H, e)`: `(N, H, T, T)` or `(R, H, 1, T)`."""
+        full = q if self.keep is None else self.unpack(q[:, 0])  # (N, T, H, e)
+        s = torch.einsum("nthe,nshe->nhts", full, k)
+        if self.allowed is not None:
+            s = s.masked_fill(~self.allowed, torch.finfo(s.dtype).min)
+        return s if self.keep is None else s.transpose(1, 2)[self.keep][:, :, None]
+
+    def mix(self, p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The input values `v` `(N, T, H, e)` weighted by `p` (as `scores` returns it): `(N, T, H, e)` or `(R, 1, H, e)`."""
+        if self.keep is None:
+            return torch.einsum("nhts,nshe->nthe", p, v)
+        return torch.einsum("nths,nshe->nthe", self.unpack(p[:, :, 0]), v)[self.keep][:, None]
 
 
 def reference_attention(block: CKBAttention, x, low_level, high_level, mask=None, causal=False):

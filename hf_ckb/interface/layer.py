@@ -81,12 +81,13 @@ class InterfaceLayer(nn.Module):
         self.interfaces[name] = block
         self.active_interface = name
 
-    def block_forward(self, x: torch.Tensor, mask=None, causal=False, memory=None) -> torch.Tensor:
-        """The active interface on rows `x` `(N, T, in)`; keeps its high-level attention if asked."""
+    def block_forward(self, x: torch.Tensor, mask=None, causal=False, memory=None, pack=False) -> torch.Tensor:
+        """The active interface on rows `x` `(N, T, in)`; keeps its high-level attention if asked. `pack`: compute
+        only real rows' queries (padded positions of the result are zeros), see `CKBAttention.forward`."""
         block = self.interfaces[self.active_interface]
         low, high = self.ckb.low_level, self.ckb.high_level
         if not self.context.keep_attention:
-            return block(x, low, high, mask=mask, causal=causal, memory=memory)
+            return block(x, low, high, mask=mask, causal=causal, memory=memory, pack=pack)
         y, probs = block(x, low, high, mask=mask, causal=causal, return_attention=True, memory=memory)
         self.context.attention[self.active_interface] = probs.detach()
         return y
@@ -162,7 +163,9 @@ class SequenceInterfaceLayer(InterfaceLayer):
 
     def parallel_forward(self, args, kwargs, out=None):
         x = self._input(args, kwargs)
-        return self.block_forward(x, self.positions_mask(x), self.context.causal)
+        # import/export only read real positions (the losses are masked): padded queries are skipped there
+        pack = self.context.mode in ("import", "export")
+        return self.block_forward(x, self.positions_mask(x), self.context.causal, pack=pack)
 
     def interface_forward(self, args, kwargs):
         y = self.parallel_forward(args, kwargs)
