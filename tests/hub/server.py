@@ -269,24 +269,22 @@ class HubHandler(BaseHTTPRequestHandler):
                 total += size
                 if total > MAX_BODY:
                     raise HubError(413, "Request body too large")
-                left = size
-                while left:
-                    data = self.rfile.read(min(left, CHUNK))
-                    if not data:
-                        raise HubError(400, "Truncated body")
-                    left -= len(data)
-                    yield data
+                yield from self._read_exactly(size)
                 self.rfile.readline(16)
         else:
             left = int(self.headers.get("Content-Length") or 0)
             if left > MAX_BODY:
                 raise HubError(413, "Request body too large")
-            while left:
-                data = self.rfile.read(min(left, CHUNK))
-                if not data:
-                    raise HubError(400, "Truncated body")
-                left -= len(data)
-                yield data
+            yield from self._read_exactly(left)
+
+    def _read_exactly(self, left: int):
+        """Yields `left` bytes of the body in chunks; a body that ends early is a 400."""
+        while left:
+            data = self.rfile.read(min(left, CHUNK))
+            if not data:
+                raise HubError(400, "Truncated body")
+            left -= len(data)
+            yield data
 
     def _dispatch(self, method: str):
         self.body_consumed = False
