@@ -41,7 +41,8 @@ def measured_matmul_tflops(n: int = 8192) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e12
 
 
-def minilm_import(ckb_sizes: dict, dtype: torch.dtype, batch: int, max_length: int, repeats: int) -> dict:
+def minilm_import(ckb_sizes: dict, dtype: torch.dtype, batch: int, max_length: int, repeats: int,
+                  device: str = "cuda") -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from hf_ckb import InterfaceConfig, InterfaceModel
@@ -52,22 +53,22 @@ def minilm_import(ckb_sizes: dict, dtype: torch.dtype, batch: int, max_length: i
     tok = AutoTokenizer.from_pretrained(path)
     enc = tok(rotten_tomatoes_texts()[:batch], truncation=True, max_length=max_length, padding=True,
               return_tensors="pt")
-    inputs = {k: enc[k].cuda() for k in ("input_ids", "attention_mask")}
-    labels = torch.zeros(batch, dtype=torch.long, device="cuda")
+    inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
+    labels = torch.zeros(batch, dtype=torch.long, device=device)
     torch.manual_seed(0)
-    host = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).eval().cuda()
-    plain = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).cuda()
-    ckb = make_ckb("cuda", **ckb_sizes)
+    host = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).eval().to(device)
+    plain = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).to(device)
+    ckb = make_ckb(device, **ckb_sizes)
     heads = 16 if ckb.config.hidden_size >= 1024 else 4
     module = CKBTrainingModule(ckb, {"minilm": InterfaceModel(host, ckb, InterfaceConfig(num_heads=heads))})
     module.train()
     opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4, fused=True)
     popt = torch.optim.AdamW(plain.parameters(), lr=1e-4, fused=True)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    scaler = torch.amp.GradScaler(device, enabled=dtype == torch.float16)
     wrapper = module.networks["minilm"].interface_layers()[0]
 
     def autocast():
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast(device, dtype=dtype)
 
     def import_step():
         with autocast():
@@ -111,9 +112,11 @@ def minilm_import(ckb_sizes: dict, dtype: torch.dtype, batch: int, max_length: i
     flops = counter.get_total_flops()
     fns = {"import_step": import_step, "teacher_forward": teacher_forward, "plain_train_step": plain_step,
            "interface_step": interface_step}
-    times = interleaved(fns, repeats, warmup=3, device="cuda", min_time=0.05)
+    times = interleaved(fns, repeats, warmup=3, device=device, min_time=0.05)
     mem = {}
     for name in ("teacher_forward", "import_step", "plain_train_step"):
+        if device != "cuda":
+            break
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()

@@ -30,6 +30,9 @@ def write_report(results: dict, path: str) -> None:
              f"Machine: {env.get('device')}, torch {env.get('torch')}, **{env.get('threads')} intra-op threads** "
              f"({env.get('cpu_count')} CPUs), load average at start {_f(list(env.get('load_average_at_start', [0]))[0])}"
              f", run {env.get('date')}, {_f(env.get('total_seconds', 0) / 60, 1)} min.", ""]
+    for rerun in results.get("reruns", []):
+        parts += [f"Re-run of {', '.join(rerun['sections'])}: {rerun.get('date')}, {rerun.get('threads')} threads, load "
+                  f"average at start {_f(list(rerun.get('load_average_at_start', [0]))[0])}.", ""]
     tg = results.get("targets", {})
     if tg:
         parts += ["## Targets", "", _table(["", "target", "measured", "met"],

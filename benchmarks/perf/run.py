@@ -152,7 +152,7 @@ def _recurrent(B, cfg, device):
     fns = {"teacher_forced": train_step(lambda: (wrapper.parallel_forward((x,), {}, states) - states).square().mean(),
                                         params),
            "stepping": train_step(lambda: (stepping_recurrent(wrapper, x, states) - states).square().mean(), params)}
-    times = interleaved(fns, cfg["repeats"], device=device)
+    times = interleaved(fns, cfg["repeats"], device=device, min_time=cfg.get("min_time", 0.0))
     out = {"batch": B, "T": T, "ms": {k: 1e3 * median(v) for k, v in times.items()},
            "stepping_over_teacher_forced": ratio(times, "stepping", "teacher_forced"),
            "max_abs_output_difference": float(diff)}
@@ -252,7 +252,7 @@ def section_floor(cfg, device):
             start = time.perf_counter()
             fns["import_step_compiled"]()
             compile_seconds = time.perf_counter() - start
-        times = interleaved(fns, cfg["repeats"], warmup=2, device=device)
+        times = interleaved(fns, cfg["repeats"], warmup=2, device=device, min_time=cfg.get("min_time", 0.0))
         entry = {"ms": {k: 1e3 * median(v) for k, v in times.items()},
                  "import_over_train": ratio(times, "import_step", "plain_train_step"),
                  "import_over_teacher_forward": ratio(times, "import_step", "teacher_forward"),
@@ -265,7 +265,11 @@ def section_floor(cfg, device):
             entry["unpacked_over_packed_import"] = ratio(times, "import_step_unpacked", "import_step")
         # where the time goes: FLOPs of each step and the profile of the import step
         call = _function_call(module, kind, plain_inputs)  # captured once: the count below is the interface's alone
-        interface_only = lambda: wrapper.parallel_forward(*call)  # noqa: E731
+
+        def interface_only(net=module.networks[kind]):
+            with net.mode("import"):  # as in the import step (padded queries skipped)
+                return wrapper.parallel_forward(*call)
+
         def counted_forward(plain=plain):  # train mode: nn.TransformerEncoderLayer's fused eval path hides its FLOPs
             with torch.no_grad():
                 plain.train()(**plain_inputs)
@@ -530,7 +534,9 @@ def section_ddp(cfg, device):
                               "--master_port", "29517", worker, "--threads", "1"],
         }
         if cfg.get("accelerate", True):
-            launchers["2proc_accelerate"] = ["accelerate", "launch", "--num_processes", "2", "--cpu",
+            # `accelerate launch --cpu --num_processes 2` starts ONE process unless MPI is set up (--mpirun_hostfile);
+            # --multi_gpu starts torch.distributed processes, which the Trainer runs on gloo when use_cpu=True.
+            launchers["2proc_accelerate"] = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2",
                                              "--main_process_port", "29518", worker, "--threads", "1"]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
         for name, cmd in launchers.items():
@@ -546,6 +552,10 @@ def section_ddp(cfg, device):
                 run = json.load(f)
             from safetensors.torch import load_file
 
+            expected = 2 if name.startswith("2proc") else 1
+            if run["world_size"] != expected:
+                out["runs"][name] = {"error": f"ran with world size {run['world_size']}, expected {expected}"}
+                continue
             run["state"] = load_file(os.path.join(folder, "trainable.safetensors"))
             run["wall_seconds_with_startup"] = wall
             out["runs"][name] = run
@@ -577,8 +587,8 @@ CONFIGS = {
     "full": {
         "attention": dict(B=32, T=32, Ks=(5, 10, 20, 40), repeats=5,
                           growth=dict(B=16, Ts=(32, 64, 128, 256), T_fixed=64)),
-        "recurrent": dict(batches=(32, 8), T_rec=64, repeats=7),
-        "floor": dict(B=32, max_length=64, kinds=("rnn", "cnn", "ann"), repeats=9, compile=True),
+        "recurrent": dict(batches=(32, 8), T_rec=64, repeats=7, min_time=0.5),
+        "floor": dict(B=32, max_length=64, kinds=("rnn", "cnn", "ann"), repeats=11, min_time=0.3, compile=True),
         "memory": dict(B=32, max_length=64, kinds=("rnn", "cnn", "ann")),
         "cache": dict(rnn=dict(n=1000, n_val=300, max_length=64, batch=32, epochs=3, lr=1e-3),
                       minilm=dict(n=1000, n_val=300, max_length=48, batch=32, epochs=3, lr=1e-3), exact=False),
@@ -648,19 +658,26 @@ def main(argv=None) -> int:
     if os.path.isfile(path) and not args.quick:
         with open(path) as f:
             results = json.load(f)  # sections not run keep their previous figures
-    results["environment"] = {
+    env = {
+        "sections": sections,
         "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "device": torch.cuda.get_device_name() if args.device == "cuda" else platform.processor() or "cpu",
         "python": platform.python_version(), "quick": args.quick, "load_average_at_start": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    partial = set(sections) != set(SECTIONS) and "environment" in results
+    if partial:  # a re-run of some sections: the full run's environment stays, this one is recorded beside it
+        results.setdefault("reruns", []).append(env)
+    else:
+        results["environment"] = env
+        results.pop("reruns", None)
     started = time.perf_counter()
     for name in sections:
         log(f"== {name}")
         t0 = time.perf_counter()
         results[name] = globals()[f"section_{name}"](configs[name], args.device)
         results[name]["section_seconds"] = time.perf_counter() - t0
-    results["environment"]["total_seconds"] = time.perf_counter() - started
-    results["environment"]["load_average_at_end"] = os.getloadavg()
+    env["total_seconds"] = time.perf_counter() - started
+    env["load_average_at_end"] = os.getloadavg()
     results["targets"] = targets(results)
     os.makedirs(args.output, exist_ok=True)
     with open(path, "w") as f:
