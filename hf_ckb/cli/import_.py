@@ -43,6 +43,9 @@ def add_parser(subparsers):
     ckb.add_argument("--interface-heads", type=positive_int, default=4,
                      help="Attention heads of each interface; must divide the CKB width.")
     add_training_options(p)
+    p.add_argument("--teacher-cache-mb", type=int, default=1024, metavar="MB",
+                   help="Memory for caching the frozen hosts' function inputs/outputs, so epochs after the first do "
+                        "not re-run the hosts (float32 if the data fits, else bfloat16, else off); 0 disables.")
     p.set_defaults(run=run)
     return p
 
@@ -78,7 +81,8 @@ def run(args) -> int:
         hosts, tokenizers, {n: data[n]["train"] for n in names}, {n: data[n]["validation"] for n in names},
         args.output_dir, ckb=ckb, interface_configs={n: InterfaceConfig(num_heads=args.interface_heads) for n in names},
         steps=args.steps, learning_rate=args.learning_rate, batch_size=args.batch_size, loss=args.loss,
-        eval_steps=min(args.eval_steps, args.steps), seed=args.seed, resume=args.resume)
+        eval_steps=min(args.eval_steps, args.steps), seed=args.seed, resume=args.resume,
+        teacher_cache_bytes=max(args.teacher_cache_mb, 0) * 2**20)
 
     device = device_of(module)
     metrics = {}
