@@ -133,9 +133,11 @@ class InterfaceLayer(nn.Module):
     def target_of(self, out) -> torch.Tensor:
         return first_tensor(out)
 
-    def function_input(self, args, kwargs) -> torch.Tensor:
-        """The `(B, T, in)` rows the host passed to its function (what `parallel_forward((x,), {}, target)` reads)."""
-        return args[0]
+    @staticmethod
+    def function_input(args, kwargs) -> torch.Tensor:
+        """The `(B, T, in)` rows the host passed to its function (what `parallel_forward((x,), {}, target)` reads):
+        the first argument, or `hidden_states=` as Transformer layers are also called."""
+        return args[0] if args else kwargs["hidden_states"]
 
     # Subclasses: widths(args, kwargs, out) -> (in, out); parallel_forward; interface_forward.
 
@@ -146,14 +148,7 @@ class SequenceInterfaceLayer(InterfaceLayer):
     output_template = None  # how the base layer returns its result, recorded whenever it runs
 
     def widths(self, args, kwargs, out):
-        return self._input(args, kwargs).shape[-1], first_tensor(out).shape[-1]
-
-    @staticmethod
-    def _input(args, kwargs):
-        return args[0] if args else kwargs["hidden_states"]
-
-    def function_input(self, args, kwargs) -> torch.Tensor:
-        return self._input(args, kwargs)
+        return self.function_input(args, kwargs).shape[-1], first_tensor(out).shape[-1]
 
     def forward(self, *args, **kwargs):
         out = super().forward(*args, **kwargs)
@@ -162,7 +157,7 @@ class SequenceInterfaceLayer(InterfaceLayer):
         return out
 
     def parallel_forward(self, args, kwargs, out=None):
-        x = self._input(args, kwargs)
+        x = self.function_input(args, kwargs)
         # import/export only read real positions (the losses are masked): padded queries are skipped there
         pack = self.context.mode in ("import", "export")
         return self.block_forward(x, self.positions_mask(x), self.context.causal, pack=pack)
@@ -184,15 +179,15 @@ class RecurrentInterfaceLayer(InterfaceLayer):
     """
 
     def widths(self, args, kwargs, out):
-        return args[0].shape[-1] + first_tensor(out).shape[-1], first_tensor(out).shape[-1]
+        return self.function_input(args, kwargs).shape[-1] + first_tensor(out).shape[-1], first_tensor(out).shape[-1]
 
     def parallel_forward(self, args, kwargs, out):
-        x, states = args[0], first_tensor(out)  # (B, T, E), (B, T, H)
+        x, states = self.function_input(args, kwargs), first_tensor(out)  # (B, T, E), (B, T, H)
         previous = F.pad(states[:, :-1], (0, 0, 1, 0))  # h_{t-1}, with h_0 = 0
         return self.rows_forward(torch.cat([x, previous], dim=-1))  # rows (B, T, E + H)
 
     def interface_forward(self, args, kwargs):
-        x = args[0]  # (B, T, E)
+        x = self.function_input(args, kwargs)  # (B, T, E)
         block = self.interfaces[self.active_interface]
         h = x.new_zeros(x.shape[0], block.out_proj.out_features)
         memory = block.project_memory(self.ckb.low_level, self.ckb.high_level)  # the same for every step
@@ -211,10 +206,10 @@ class WindowInterfaceLayer(InterfaceLayer):
         self.window_size = window_size
 
     def widths(self, args, kwargs, out):
-        return args[0].shape[-1] * self.window_size, first_tensor(out).shape[-1]
+        return self.function_input(args, kwargs).shape[-1] * self.window_size, first_tensor(out).shape[-1]
 
     def parallel_forward(self, args, kwargs, out=None):
-        x = args[0]  # (B, T, E)
+        x = self.function_input(args, kwargs)  # (B, T, E)
         windows = F.pad(x, (0, 0, 0, self.window_size - 1)).unfold(1, self.window_size, 1)  # (B, T, E, w)
         return self.rows_forward(windows.transpose(-1, -2).flatten(-2))  # rows (B, T, w * E), in window order
 
