@@ -3,6 +3,7 @@ batch. Runs benchmarks/perf/ddp_worker.py for real, tiny sizes (~30 s)."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -30,6 +31,27 @@ def test_one_forward_uses_every_trainable_parameter(make_host, make_ckb):
     assert not unused
 
 
+def _launch(cmd: list[str], env: dict, attempts: int = 3) -> subprocess.CompletedProcess:
+    """Runs a launch, again if it died by a signal or hung: about 1 in 5 gloo runs on this CPU aborts at exit
+    ("terminate called without an active exception") or never returns (unexplained, see the issue note). Only the
+    launch is retried; what it computed is checked as strictly as ever."""
+    for attempt in range(attempts):
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired as err:
+            proc = subprocess.CompletedProcess(cmd, -9, "", f"timed out after 60 s: {err}")
+        if proc.returncode >= 0 or attempt == attempts - 1:
+            return proc
+    return proc
+
+
+def _free_port() -> int:
+    """A port nobody listens on now, so back-to-back runs never wait on a rendezvous port still in use."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
 def test_two_processes_give_the_ckb_of_one(tmp_path, tiny_tokenizer):
     tok_dir = tmp_path / "tok"
@@ -39,12 +61,11 @@ def test_two_processes_give_the_ckb_of_one(tmp_path, tiny_tokenizer):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(ROOT), env.get("PYTHONPATH", "")])
     runs = {"one": [sys.executable, WORKER],
-            "two": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+            "two": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
                     WORKER]}
     states = {}
     for name, cmd in runs.items():
-        proc = subprocess.run(cmd + ["--out", str(tmp_path / name)] + common, env=env, capture_output=True,
-                              text=True, timeout=120)
+        proc = _launch(cmd + ["--out", str(tmp_path / name)] + common, env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         states[name] = load_file(tmp_path / name / "trainable.safetensors")
         with open(tmp_path / name / "run.json") as f:
