@@ -5,9 +5,10 @@ import os
 
 import torch
 from torch.utils.data import DataLoader
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments
 
 from .ckb import CKBConfig, CKBModel
+from .data.loading import labelled_collator, labelled_predictions, pad_and_concat
 from .interface import InterfaceConfig, InterfaceModel
 from .training import CKBTrainer, CKBTrainingModule, ckb_training_args, prepare_export
 from .training.trainer import accuracy
@@ -24,9 +25,9 @@ def finetune(model, tokenizer, train, validation, output_dir: str, epochs: float
                              seed=seed, logging_steps=100, save_only_model=True,
                              dataloader_pin_memory=False)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
-                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                      compute_metrics=lambda p: {"accuracy": accuracy(torch.as_tensor(p.predictions).argmax(-1),
-                                                                      torch.as_tensor(p.label_ids))})
+                      data_collator=labelled_collator(tokenizer, train), processing_class=tokenizer,
+                      compute_metrics=lambda p: {"accuracy": accuracy(*labelled_predictions(p.predictions,
+                                                                                            p.label_ids))})
     trainer.train()
     trainer.save_model(output_dir)
     return model.eval()
@@ -80,15 +81,16 @@ def _train(module, tokenizers, train_sets, eval_sets, output_dir, mode, steps, l
 
 @torch.no_grad()
 def predict_logits(model, tokenizer, dataset, batch_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(logits, labels)` of `model` over a tokenized labelled dataset, in dataset order."""
+    """`(logits, labels)` of `model` over a tokenized labelled dataset, in dataset order. Per-token logits and labels
+    are padded to the longest sequence (labels with -100): score them with `hf_ckb.data.labelled_predictions`."""
     logits, labels = [], []
     model.eval()
     device = next(model.parameters()).device
-    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=DataCollatorWithPadding(tokenizer)):
+    for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=labelled_collator(tokenizer, dataset)):
         out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
         logits.append(out.logits.cpu())
         labels.append(batch["labels"])
-    return torch.cat(logits), torch.cat(labels)
+    return pad_and_concat(logits), pad_and_concat(labels)
 
 
 def ensemble_accuracy(members: list[tuple]) -> float:

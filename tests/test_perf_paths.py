@@ -147,3 +147,20 @@ def test_compiled_interfaces_compute_the_same(make_host, make_ckb):
     for g, c in zip(grads, torch.autograd.grad(compiled_loss, params)):  # compiled backward: no retain_graph
         torch.testing.assert_close(c, g, rtol=1e-4, atol=1e-6)
     assert set(module.state_dict()) == names
+
+
+def test_a_recurrent_interface_on_its_own_states_stays_in_the_gru_range(make_host, make_ckb):
+    """Stepping on its own states, an interface's errors feed back; a GRU's states lie in [-1, 1], and the fed-back
+    state is held there (unbounded, one real review drove it to inf and the logits to NaN)."""
+    net = get_interface_model(make_host("rnn"), None, make_ckb())
+    block = net.interface_layers()[0].interfaces["default"]
+    with torch.no_grad():
+        block.out_proj.weight.mul_(1e3)  # an interface that amplifies its state at every step
+    ids = torch.randint(2, 50, (2, 40), generator=torch.Generator().manual_seed(0))
+    with net.mode("interface"):
+        states = net.interface_layers()[0](net.base_model.embeddings(ids))[0]
+        logits = net(input_ids=ids).logits
+    assert states.abs().max() == 1.0 and torch.isfinite(logits).all()
+    net.interface_layers()[0].state_bound = lambda: None  # without the bound, the same interface blows up
+    with net.mode("interface"):
+        assert not torch.isfinite(net(input_ids=ids).logits).all()

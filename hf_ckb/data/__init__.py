@@ -1,14 +1,24 @@
-"""Data: the built-in Rotten Tomatoes split, generic text dataset loading, tokenization and tokenizers."""
+"""Data: the built-in Rotten Tomatoes split, part-of-speech corpora, generic text dataset loading, tokenization,
+collators and tokenizers."""
 
-from .loading import load_text_dataset, tokenize_dataset
+from .loading import (has_token_labels, labelled_collator, labelled_predictions, load_text_dataset, pad_and_concat,
+                      tokenize_dataset)
+from .pos import load_pos_dataset, pattern_corpus_path, tokenize_tagged
 from .rotten_tomatoes import load_rotten_tomatoes, rotten_tomatoes_path
 from .tokenizer import minilm_path, train_tokenizer
 
 __all__ = [
+    "has_token_labels",
+    "labelled_collator",
+    "labelled_predictions",
+    "load_pos_dataset",
     "load_rotten_tomatoes",
     "load_text_dataset",
     "minilm_path",
+    "pad_and_concat",
+    "pattern_corpus_path",
     "rotten_tomatoes_path",
     "tokenize_dataset",
+    "tokenize_tagged",
     "train_tokenizer",
 ]

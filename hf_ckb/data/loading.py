@@ -182,3 +182,67 @@ def tokenize_dataset(
 
     removed = [column for column in ds.column_names if column != "label"]
     return ds.map(encode, batched=True, remove_columns=removed, desc="Tokenizing")
+
+
+def _first_example(dataset: Any) -> dict:
+    """The first example of a map-style or iterable dataset; `{}` for `None` or an empty one."""
+    if dataset is None:
+        return {}
+    if hasattr(dataset, "__len__"):
+        example = dataset[0] if len(dataset) else None
+    else:
+        example = next(iter(dataset), None)
+    return example if isinstance(example, dict) else {}
+
+
+def has_token_labels(dataset: Any) -> bool:
+    """Whether `dataset` (a `datasets.Dataset`, a list of dicts...) holds one label per token: its first example's
+    `labels` (or `label`) is a list or a tensor with a dimension, rather than a number."""
+    example = _first_example(dataset)
+    label = example.get("labels", example.get("label"))
+    return isinstance(label, (list, tuple)) or getattr(label, "ndim", 0) >= 1
+
+
+def labelled_collator(tokenizer: "PreTrainedTokenizerBase", dataset: Any = None) -> Any:
+    """
+    The data collator that pads batches of `dataset` with `tokenizer`, labels included.
+
+    Returns `DataCollatorForTokenClassification` (per-token `labels` padded with -100, which loss and accuracy
+    ignore) when `dataset` holds one label per token (see [`has_token_labels`]), else `DataCollatorWithPadding`
+    (one label per example, renamed `labels`; also right for unlabelled data and `dataset=None`).
+
+    Raises:
+        `ValueError`: if per-token labels are in a column named `label`: `DataCollatorForTokenClassification` would
+        keep that name, which the models and `evaluate_network` do not read; rename it to `labels`.
+    """
+    from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding
+
+    if not has_token_labels(dataset):
+        return DataCollatorWithPadding(tokenizer)
+    if "labels" not in _first_example(dataset):
+        raise ValueError("Per-token labels must be in a column named 'labels', not 'label'; rename it.")
+    return DataCollatorForTokenClassification(tokenizer)
+
+
+def pad_and_concat(tensors: list[Any], padding_value: int = -100) -> Any:
+    """Concatenates per-batch tensors along the first dimension, first padding the second one to the longest with
+    `padding_value`: batches of per-token logits `(B, T, C)` or labels `(B, T)` differ in length `T`. Per-example
+    tensors (`(B,)`, `(B, C)`) are concatenated unchanged."""
+    import torch
+    import torch.nn.functional as F
+
+    if tensors[0].dim() < 2:
+        return torch.cat(tensors)
+    width = max(t.shape[1] for t in tensors)
+    return torch.cat([F.pad(t, [0, 0] * (t.dim() - 2) + [0, width - t.shape[1]], value=padding_value) for t in tensors])
+
+
+def labelled_predictions(logits: Any, labels: Any) -> tuple[Any, Any]:
+    """`(predicted class ids, labels)` as flat tensors over the positions that have a label: every example for
+    per-example labels, every position whose label is not -100 for per-token labels. Takes tensors or arrays (e.g.
+    `EvalPrediction.predictions` and `.label_ids`)."""
+    import torch
+
+    labels = torch.as_tensor(labels)
+    keep = labels != -100
+    return torch.as_tensor(logits).argmax(-1)[keep], labels[keep]

@@ -191,11 +191,23 @@ class RecurrentInterfaceLayer(InterfaceLayer):
         block = self.interfaces[self.active_interface]
         h = x.new_zeros(x.shape[0], block.out_proj.out_features)
         memory = block.project_memory(self.ckb.low_level, self.ckb.high_level)  # the same for every step
+        bound = self.state_bound()
         states = []
         for t in range(x.shape[1]):  # recurrence: each step needs the previous output
             h = self.block_forward(torch.cat([x[:, t], h], dim=-1)[:, None], memory=memory)[:, 0]
+            if bound is not None:
+                h = h.clamp(-bound, bound)
             states.append(h)
         return torch.stack(states, dim=1), h[None]
+
+    def state_bound(self) -> float | None:
+        """The range of the host's states where it is known: a GRU's (or tanh RNN's) lie in [-1, 1]. Running on its
+        own states, the interface's small errors feed back; unbounded, a rare input drove them to inf (NaN logits),
+        so the fed-back state is kept in the range the host's own states have."""
+        layer = self.base_layer
+        if isinstance(layer, nn.GRU) or (isinstance(layer, nn.RNN) and layer.nonlinearity == "tanh"):
+            return 1.0
+        return None
 
 
 class WindowInterfaceLayer(InterfaceLayer):

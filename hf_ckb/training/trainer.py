@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
+from ..data.loading import labelled_collator
 from ..metrics import load_metric
 from .cache import cache_dtype, count_tokens, estimate_bytes, row_widths
 from .losses import fidelity_sums, imitation_loss, summarise_fidelity
@@ -135,7 +136,8 @@ class CKBTrainer(Trainer):
         module = self.accelerator.unwrap_model(self.model)
         metrics = {}
         for name, dataset in datasets.items():
-            for key, value in evaluate_network(module, name, dataset, self.collators[name],
+            collator = labelled_collator(self.collators[name].tokenizer, dataset)  # per-token labels: -100 padding
+            for key, value in evaluate_network(module, name, dataset, collator,
                                                self.args.per_device_eval_batch_size, self.args.device).items():
                 metrics[f"{metric_key_prefix}_{name}_{key}"] = value
         accuracies = [v for k, v in metrics.items() if k.endswith("_accuracy")]

@@ -1,0 +1,110 @@
+"""Artifacts of the transfer tables (3, B.5, B.6): a never-imported architecture reading a CKB, plain knowledge
+distillation, and the CKB-based classifier of B.6. Built and cached through `Workspace.artifact`."""
+
+import os
+
+import torch
+
+from hf_ckb import CKBConfig, CKBModel, InterfaceConfig, InterfaceModel
+from hf_ckb.pipeline import export_network, predict_logits
+from hf_ckb.training import CKBTrainer, CKBTrainingModule, ckb_training_args, evaluate_network
+from hf_ckb.training.distillation import adapt_interface, distill, finetune_interface_model
+from hf_ckb.training.trainer import accuracy
+
+from .workspace import Workspace
+
+
+def interface_accuracy(ws: Workspace, net: InterfaceModel, arch: str) -> float:
+    """Test accuracy of `net` with its function replaced by the interface (the CKB-backed network)."""
+    with net.mode("interface"):
+        logits, labels = predict_logits(net, *ws._test(arch))
+    return accuracy(logits.argmax(-1), labels)
+
+
+def transferred(ws: Workspace, source: str, target: str, seed: int, random_ckb: bool = False) -> dict:
+    """Table 3 / B.5: `source` imported alone (Table 1's import); a fresh `target` gets an interface on the *frozen*
+    CKB, trained by distillation from the CKB-backed source's predictions on unlabelled training inputs
+    (`hf_ckb.training.distillation.adapt_interface`); then exported into a fresh `target` network. With
+    `random_ckb` the same procedure reads a freshly initialised CKB instead: what the imported knowledge adds."""
+    steps = ws.scale.import_steps // 2, ws.scale.export_steps // 2
+
+    def build(path):
+        module, _ = ws.imported((source,), seed)
+        torch.manual_seed(seed)
+        ckb = CKBModel(CKBConfig(**ws.scale.small_ckb)) if random_ckb else module.ckb
+        tokenizer, data = ws.data(target)
+        common = dict(batch_size=ws.scale.batch_size, eval_steps=min(ws.scale.eval_steps, min(steps)), seed=seed)
+        adapted = adapt_interface(ckb, ws.fresh(target, seed), module.networks[source], tokenizer, data["train"],
+                                  data["validation"], os.path.join(path, "adapt"), steps=steps[0],
+                                  learning_rate=1e-3, **common)
+        exported = export_network(adapted, target, tokenizer, data["train"], data["validation"],
+                                  os.path.join(path, "export"), steps=steps[1], learning_rate=1e-3, **common)
+        return None, {"adapted": interface_accuracy(ws, adapted, target),
+                      **evaluate_network(exported, target, data["test"], ws.collator(target), 128)}
+
+    kind = "-randomckb" if random_ckb else ""
+    return ws.artifact(f"transfers/{source}-to-{target}{kind}-s{seed}", build)[1]
+
+
+def distilled(ws: Workspace, student: str, teacher: str, seed: int) -> float:
+    """B.5's standard KD: a fresh `student` trained on the teacher's logits for as many steps as its label-trained
+    twin's fine-tuning."""
+    def build(path):
+        tokenizer, data = ws.data(student)
+        steps = int(ws.scale.finetune_epochs * len(data["train"]) / ws.scale.batch_size)
+        model = distill(ws.fresh(student, seed), ws.teacher(teacher, seed)[0], tokenizer, data["train"],
+                        data["validation"], path, steps=steps, learning_rate=1e-3, batch_size=ws.scale.batch_size,
+                        eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
+        logits, labels = predict_logits(model, tokenizer, data["test"])
+        return None, {"accuracy": accuracy(logits.argmax(-1), labels), "steps": steps}
+
+    return ws.artifact(f"kd/{teacher}-to-{student}-s{seed}", build)[1]["accuracy"]
+
+
+def imported_unlabelled(ws: Workspace, seed: int):
+    """B.6: the *pretrained* (not fine-tuned) MiniLM encoder imported into a CKB through one global interface, on
+    the training inputs only (no labels: no accuracy to select on, so the last step is kept)."""
+    config = InterfaceConfig(target_module="bert.encoder", function_kind="sequence")
+
+    def build(path):
+        torch.manual_seed(seed)
+        tokenizer, data = ws.data("minilm")
+        net = InterfaceModel(ws.fresh("minilm", seed), CKBModel(CKBConfig(**ws.scale.big_ckb)), config)
+        module = CKBTrainingModule(net.ckb, {"minilm": net}, "import")
+        args = ckb_training_args(path, "import", max_steps=ws.scale.big_steps, learning_rate=1e-3,
+                                 per_device_train_batch_size=ws.scale.batch_size, lr_scheduler_type="cosine",
+                                 warmup_steps=max(ws.scale.big_steps // 20, 1), seed=seed, logging_steps=50)
+        unlabelled = {"minilm": data["train"].remove_columns("label")}
+        CKBTrainer(module, args, train_datasets=unlabelled, tokenizers={"minilm": tokenizer}).train()
+        module.save_pretrained(path)
+        return module, evaluate_network(module, "minilm", data["test"].remove_columns("label"),
+                                        ws.collator("minilm"), 128)
+
+    def load(path):
+        ckb = CKBModel.from_pretrained(os.path.join(path, "ckb"))
+        net = InterfaceModel.from_pretrained(ws.fresh("minilm", seed), ckb, os.path.join(path, "interfaces", "minilm"))
+        return CKBTrainingModule(ckb, {"minilm": net}, "import")
+
+    return ws.artifact(f"imports/minilm-pretrained-unlabelled-s{seed}", build, load)
+
+
+def ckb_based(ws: Workspace, seed: int, imported: bool) -> float:
+    """B.6's CKB-based classifier: MiniLM's embeddings, then the interface over the CKB in place of the encoder,
+    then a fresh classifier, fine-tuned on labels (interface, CKB, pooler and head train). `imported`: the CKB and
+    interface come from `imported_unlabelled`; else both are freshly initialised (same steps and learning rate)."""
+    def build(path):
+        tokenizer, data = ws.data("minilm")
+        if imported:
+            net = imported_unlabelled(ws, seed)[0].networks["minilm"]
+        else:
+            torch.manual_seed(seed)
+            config = InterfaceConfig(target_module="bert.encoder", function_kind="sequence")
+            net = InterfaceModel(ws.fresh("minilm", seed), CKBModel(CKBConfig(**ws.scale.big_ckb)), config)
+        net = finetune_interface_model(net, tokenizer, data["train"], data["validation"], path,
+                                       steps=ws.scale.big_steps, learning_rate=5e-4, batch_size=ws.scale.batch_size,
+                                       train_ckb=True, eval_steps=min(ws.scale.eval_steps, ws.scale.big_steps),
+                                       seed=seed)
+        return None, {"accuracy": interface_accuracy(ws, net, "minilm")}
+
+    kind = "imported" if imported else "random"
+    return ws.artifact(f"ckb-based/{kind}-s{seed}", build)[1]["accuracy"]
