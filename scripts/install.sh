@@ -56,7 +56,9 @@ fetch_pattern_corpora() {
     tmp="$(mktemp -d)"
     # As root, apt downloads as user _apt, which cannot write to this private folder (it warns, then downloads as
     # root anyway): download as the current user from the start.
-    if ! (cd "$tmp" && apt-get download -q -o APT::Sandbox::User="$(id -un)" python3-pattern >/dev/null); then
+    download() { (cd "$tmp" && apt-get download -q -o APT::Sandbox::User="$(id -un)" python3-pattern >/dev/null); }
+    # A fresh machine may have no package lists yet: as root, fetch them once and try again.
+    if ! download && ! { [ "$(id -u)" = 0 ] && apt-get update -q >/dev/null && download; }; then
         echo "install.sh: warning: 'apt-get download python3-pattern' failed, so the POS corpora were not fetched" \
              "into $pattern_dir (as root, 'apt-get update' first may help; everything but POS tagging works)." >&2
         rm -rf "$tmp"
