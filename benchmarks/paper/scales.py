@@ -56,7 +56,7 @@ SCALES = {
         # MiniLM on 2 cores: a local interface on the last layer with a 384-wide CKB (a global one on the whole
         # encoder reaches cosine ~0.6 at this budget, see the core issue's note)
         big_ckb=dict(num_low_level=10, low_level_size=30, high_level_size=20, hidden_size=384),
-        minilm_train_limit=4000, minilm_epochs=1, minilm_target="bert.encoder.layer.5", big_steps=300,
+        minilm_train_limit=4000, minilm_epochs=1, minilm_target="bert.encoder.layer.5", big_steps=200,
         pos_epochs=15),
     "full": Scale(
         "full", train_limit=None, eval_limit=None, max_length=128, finetune_epochs=4, import_steps=6000,

@@ -31,7 +31,7 @@ from .scales import Scale
 
 SMALL = ("rnn", "rnn64", "cnn", "ann")
 BIG = ("minilm", "minilm-scratch", "decoder")
-MORE_TEXT = "-more-text"  # the fusion lever: more unlabelled import/export text and twice the steps
+MORE_TEXT = "-more-text"  # the fusion lever: more unlabelled import/export text (same steps)
 LABELS = {"id2label": {0: "rotten", 1: "fresh"}, "label2id": {"rotten": 0, "fresh": 1}}
 # Fine-tuning learning rates: the small networks from scratch; pretrained MiniLM / SmolLM2 gently.
 FINETUNE_LR = {"minilm": 5e-5, "minilm-scratch": 1e-4, "decoder": 5e-4}
@@ -51,6 +51,11 @@ class Workspace:
         self.scale = scale
         self.dir = work_dir
         self._memo: dict = {}
+        self.used: set[str] = set()  # artifacts asked for since last reset (a table's runs)
+
+    def compute_seconds(self) -> float:
+        """Sum of the build times of the artifacts in `used`, wherever and whenever they were built."""
+        return sum(self._memo[key][1].get("seconds", 0.0) for key in self.used if key in self._memo)
 
     # ------------------------------------------------------------------------------------------------ data
     @functools.cached_property
@@ -135,6 +140,7 @@ class Workspace:
         """`(object, metrics)` of artifact `key`: loaded when complete on disk, else `build(path)` -> (object,
         metrics), timed and marked complete. `load(path)` rebuilds the object (None: metrics only). A lock file
         lets several processes share one work dir: the second waits for the artifact instead of rebuilding it."""
+        self.used.add(key)
         if key in self._memo:
             return self._memo[key]
         path = os.path.join(self.dir, key)
@@ -215,7 +221,7 @@ class Workspace:
 
         def build(path):
             torch.manual_seed(seed)
-            steps = (self.scale.big_steps if big else self.scale.import_steps) * (2 if tag == MORE_TEXT else 1)
+            steps = self.scale.big_steps if big else self.scale.import_steps
             module = import_networks(
                 hosts, {a: self.data(a)[0] for a in archs}, {a: self.train_inputs(a, tag) for a in archs},
                 {a: self.data(a)[1]["validation"] for a in archs}, path, ckb=CKBModel(CKBConfig(**sizes)),
@@ -245,7 +251,7 @@ class Workspace:
         def build(path):
             module, _ = self.imported(archs, seed, ckb_size, tag)
             tokenizer, data = self.data(target)
-            steps = (self.scale.big_steps if target in BIG else self.scale.export_steps) * (2 if tag == MORE_TEXT else 1)
+            steps = self.scale.big_steps if target in BIG else self.scale.export_steps
             exported = export_network(module.networks[target], target, tokenizer, self.train_inputs(target, tag),
                                       data["validation"],
                                       path, steps=steps, learning_rate=EXPORT_LR.get(target, 1e-3),
