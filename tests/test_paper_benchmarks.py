@@ -104,3 +104,15 @@ def test_stat_reports_mean_std_over_seeds():
     assert s["n"] == 3 and s["mean"] == pytest.approx(72.0) and s["std"] == pytest.approx(2.0)
     assert fmt(s) == "72.00 ± 2.00 (3)"
     assert fmt(stat([0.5])) == "50.00" and fmt(stat([])) == "–"
+
+
+def test_a_rerun_keeps_the_hand_written_discussion(tmp_path):
+    from benchmarks.paper.report import NOTES_MARKER, record, table
+
+    entry = table("T", ["a"], [[stat([0.5])]])
+    record(str(tmp_path), "x", "t1", entry, 1.0, "cmd")
+    path = tmp_path / "x.md"
+    path.write_text(path.read_text() + f"{NOTES_MARKER}\n## Why\nbecause\n")
+    record(str(tmp_path), "x", "t1", table("T", ["a"], [[stat([0.6])]]), 1.0, "cmd")
+    text = path.read_text()
+    assert "60.00" in text and "50.00" not in text and text.endswith(f"{NOTES_MARKER}\n## Why\nbecause\n")

@@ -14,6 +14,7 @@ from hf_ckb.pipeline import save_json
 from hf_ckb.utils import atomic_file
 
 ORDER = ("t1", "t2", "t3", "t4", "b5", "b6", "b7")
+NOTES_MARKER = "<!-- notes: text below this line is kept when the tables are regenerated -->"
 
 
 def stat(values: list[float], percent: bool = True, digits: int = 2) -> dict:
@@ -82,5 +83,10 @@ def write_markdown(path: str, scale: str, results: dict) -> None:
                   "the runs this table uses, summed (a run shared with another table counts in both); this pass "
                   f"took {entry['seconds'] / 60:.1f} min on {entry['machine']}, {entry['date']}.",
                   f"- Command: `{entry['command']}`", ""]
+    if os.path.exists(path):  # hand-written discussion below the marker survives a rerun
+        with open(path) as f:
+            kept = f.read().partition(NOTES_MARKER)[2]
+        if kept:
+            lines += [NOTES_MARKER + kept.rstrip("\n")]
     with atomic_file(path) as tmp, open(tmp, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + "\n")
