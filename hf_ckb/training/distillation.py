@@ -14,7 +14,8 @@ every `eval_steps` on the labelled validation set, the best-validation-accuracy 
 `hf_ckb.pipeline.finetune` does. Only the checkpoint files differ: a checkpoint holds just the *trainable* tensors
 (`trainable.safetensors`), because the rest is frozen (a CKB shared with other networks, a teacher) and would only
 be copied, and because one storage under several names (a CKB read by several `InterfaceModel`s of one module,
-tied weights) is refused by safetensors. Restoring the best checkpoint checks that it holds exactly the trainable tensors.
+tied weights) is refused by safetensors. Restoring the best checkpoint checks that it holds exactly the trainable
+tensors.
 Checkpoints keep no optimizer state (`save_only_model=True`): they exist to restore the best model, not to resume.
 """
 

@@ -26,7 +26,8 @@ def run(ws) -> dict:
         ["MiniLM stands in for ALBERT. The import: the pretrained (not fine-tuned) MiniLM encoder through one global "
          f"interface, CKB width {s.big_ckb['hidden_size']}, {s.big_steps} steps on the training inputs without "
          f"labels; its test fidelity cosine {fidelity['mean']:.3f}. CKB-based model = MiniLM's embeddings, the "
-         f"interface over the CKB instead of the encoder, a fresh pooler head; fine-tuned {s.big_steps} steps at "
-         "lr 5e-4 (interface, CKB, head; embeddings frozen), the same for the random CKB. The MiniLM rows fine-tune "
-         f"the whole model {s.minilm_epochs} epoch(s) on {s.minilm_train_limit or 'all'} snippets (lr 5e-5 "
+         "interface over the CKB instead of the encoder, MiniLM's pooler and a fresh classifier; fine-tuned "
+         f"{s.big_steps} steps at lr 5e-4 (interface, CKB, pooler, classifier; embeddings frozen), the same for the "
+         f"random CKB. The MiniLM rows fine-tune the whole model {s.minilm_epochs} epoch(s) on "
+         f"{s.minilm_train_limit or 'all'} snippets (lr 5e-5 "
          f"pretrained, 1e-4 from random init). Seeds {seeds}."])
