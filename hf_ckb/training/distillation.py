@@ -29,9 +29,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments
 
 from ..ckb import CKBModel
+from ..data.loading import labelled_collator
 from ..interface import InterfaceConfig, InterfaceModel
 from ..utils import atomic_file
 from .modules import TRAINABLE_WEIGHTS_NAME, save_standalone
@@ -252,7 +253,7 @@ def _run(module: nn.Module, tokenizer, train, validation, output_dir: str, steps
     defaults.update(training_args)
     trainer = TrainableCheckpointTrainer(
         model=module, args=TrainingArguments(output_dir, **defaults), train_dataset=train, eval_dataset=validation,
-        data_collator=data_collator or DataCollatorWithPadding(tokenizer), compute_metrics=_compute_accuracy,
+        data_collator=data_collator or labelled_collator(tokenizer, validation), compute_metrics=_compute_accuracy,
         preprocess_logits_for_metrics=_argmax, callbacks=callbacks)
     trainer.train()
     return trainer
@@ -279,8 +280,8 @@ def distill(student: nn.Module, teacher: nn.Module, tokenizer, train, validation
 
     Teacher and student read the same token ids (one `tokenizer`). What trains is every student parameter that
     requires a gradient (set the flags first to train only part of it). Either network may be an `InterfaceModel`
-    (run in 'interface' mode). `data_collator` defaults to `DataCollatorWithPadding(tokenizer)` (per-token tasks
-    need one that pads labels, e.g. `DataCollatorForTokenClassification`); `callbacks` go to the Trainer;
+    (run in 'interface' mode). `data_collator` defaults to `hf_ckb.data.labelled_collator` (which pads per-token
+    labels for token classification); `callbacks` go to the Trainer;
     `training_args` override the `TrainingArguments` (e.g. `use_cpu=True`, `disable_tqdm=True`). Saves the student to
     `output_dir` (a plain network: `save_pretrained`; an `InterfaceModel`: `interface/` and `host/`) with the
     tokenizer. Returns the student, in eval mode.
