@@ -116,3 +116,14 @@ def test_a_rerun_keeps_the_hand_written_discussion(tmp_path):
     record(str(tmp_path), "x", "t1", table("T", ["a"], [[stat([0.6])]]), 1.0, "cmd")
     text = path.read_text()
     assert "60.00" in text and "50.00" not in text and text.endswith(f"{NOTES_MARKER}\n## Why\nbecause\n")
+
+
+def test_parallel_workers_build_each_run_once(tmp_path, capfd):
+    """`--jobs 2`: two worker processes share the work dir; the lock makes the second wait for a run the first is
+    building rather than build it too, and the final pass writes the results."""
+    results = main(["--tables", "t4", "b5", "--scale", "tiny", "--jobs", "2", "--work-dir", str(tmp_path / "work"),
+                    "--results-dir", str(tmp_path / "results")])
+    built = [line for line in capfd.readouterr().out.splitlines() if line.startswith("=== ")]
+    assert built and len(built) == len(set(built)), built
+    assert "=== teachers/rnn-s0" in built and "=== teachers/ann-s0" in built
+    assert list(results) == ["t4", "b5"] and (tmp_path / "results" / "tiny.md").is_file()

@@ -2,6 +2,7 @@
 
     python -m benchmarks.paper.run                      # every table at `ci` scale (2 CPU cores, about an hour)
     python -m benchmarks.paper.run --tables t1 t2       # some tables
+    python -m benchmarks.paper.run --jobs 2             # two worker processes (2 CPU cores: half the wall time)
     python -m benchmarks.paper.run --scale full         # the paper's sizes, for a GPU machine
 
 Writes benchmarks/paper/results/<scale>.{json,md} (a table run again replaces only its own entry) and keeps every
@@ -12,7 +13,9 @@ import argparse
 import importlib
 import os
 import shlex
+import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -39,6 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "./paper-runs/<scale>)")
     parser.add_argument("--results-dir", default=os.path.join(HERE, "results"), help="where <scale>.json/.md go")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes that build the runs side by side (one "
+                        "torch thread each; on 2 cores, --jobs 2 halves the wall time), then one pass writes the "
+                        "results")
     return parser.parse_args(argv)
 
 
@@ -47,7 +53,10 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     tables = list(ORDER) if "all" in args.tables else [t for t in ORDER if t in args.tables]
-    ws = Workspace(SCALES[args.scale], args.work_dir or os.path.join("paper-runs", args.scale))
+    work_dir = args.work_dir or os.path.join("paper-runs", args.scale)
+    if args.jobs > 1:
+        build_in_parallel(args, tables, work_dir)
+    ws = Workspace(SCALES[args.scale], work_dir)
     command = "python -m benchmarks.paper.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     results = {}
     for key in tables:
@@ -58,6 +67,22 @@ def main(argv=None) -> dict:
         results = record(args.results_dir, args.scale, key, entry, time.time() - start, command)
     print(f"\nResults: {os.path.join(args.results_dir, args.scale)}.md")
     return results
+
+
+def build_in_parallel(args, tables: list[str], work_dir: str) -> None:
+    """Runs `args.jobs` workers over the tables, each starting at a different table, into the shared work dir:
+    a run one worker is building, another waits for (`Workspace.artifact`'s lock) instead of building it twice.
+    Their results files are scratch; the caller's pass over the finished runs writes the real ones."""
+    with tempfile.TemporaryDirectory() as scratch:
+        workers = []
+        for j in range(args.jobs):
+            order = tables[j * len(tables) // args.jobs:] + tables[:j * len(tables) // args.jobs]
+            command = [sys.executable, "-m", "benchmarks.paper.run", "--tables", *order, "--scale", args.scale,
+                       "--work-dir", work_dir, "--results-dir", os.path.join(scratch, str(j)), "--threads", "1"]
+            workers.append(subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}))
+        failed = [w.args for w in workers if w.wait() != 0]
+    if failed:
+        raise SystemExit(f"{len(failed)} worker(s) failed: {failed}")
 
 
 if __name__ == "__main__":

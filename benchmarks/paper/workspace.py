@@ -26,6 +26,7 @@ from hf_ckb.networks import (ANNConfig, ANNForSequenceClassification, ANNForToke
 from hf_ckb.pipeline import export_network, finetune, import_networks, predict_logits, save_json
 from hf_ckb.training import CKBTrainingModule, evaluate_network
 from hf_ckb.training.trainer import accuracy
+from hf_ckb.utils import atomic_directory
 
 from .scales import Scale
 
@@ -92,12 +93,19 @@ class Workspace:
         return self._memo[kind]
 
     def _bpe_tokenizer(self):
-        path = os.path.join(self.dir, "tokenizer-bpe")
-        if os.path.isfile(os.path.join(path, "tokenizer.json")):
+        return self.saved_tokenizer("tokenizer-bpe", lambda: self.raw["train"]["text"], 8000)
+
+    def saved_tokenizer(self, name: str, texts, vocab_size: int):
+        """A BPE tokenizer trained once per work dir on `texts()`, under a lock: training is not reproducible across
+        processes, and every run that shares the work dir must read the same token ids."""
+        path = os.path.join(self.dir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        with open(path + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not os.path.isfile(os.path.join(path, "tokenizer.json")):
+                with atomic_directory(path) as tmp:
+                    train_tokenizer(texts(), vocab_size=vocab_size).save_pretrained(tmp)
             return AutoTokenizer.from_pretrained(path)
-        tokenizer = train_tokenizer(self.raw["train"]["text"], vocab_size=8000)
-        tokenizer.save_pretrained(path)
-        return tokenizer
 
     def _pos_data(self):
         """B.7's Penn Treebank WSJ sample (80/10/10 of its lines), with a BPE tokenizer trained on its training
@@ -105,12 +113,7 @@ class Workspace:
         raw = load_pos_dataset("wsj", seed=0)
         if self.scale.train_limit:
             raw["train"] = raw["train"].select(range(min(self.scale.train_limit, len(raw["train"]))))
-        path = os.path.join(self.dir, "tokenizer-pos")
-        if os.path.isfile(os.path.join(path, "tokenizer.json")):
-            tokenizer = AutoTokenizer.from_pretrained(path)
-        else:
-            tokenizer = train_tokenizer([" ".join(words) for words in raw["train"]["tokens"]], vocab_size=4000)
-            tokenizer.save_pretrained(path)
+        tokenizer = self.saved_tokenizer("tokenizer-pos", lambda: [" ".join(w) for w in raw["train"]["tokens"]], 4000)
         self.pos_tags = raw["train"].features["tags"].feature.names
         return tokenizer, tokenize_tagged(raw, tokenizer, max_length=self.scale.pos_max_length)
 
