@@ -45,7 +45,7 @@ def test_every_table_ran_with_a_figure_per_seed(tiny):
         assert stats, key
         for cell in stats:
             assert cell["n"] == 1 and math.isfinite(cell["mean"]), (key, cell)
-        assert entry["seconds"] > 0 and entry["compute_seconds"] > 0, key
+        assert entry["seconds"] > 0, key
         assert entry["command"].startswith("python -m benchmarks.paper.run")
 
 
@@ -94,8 +94,7 @@ def test_a_killed_run_redoes_only_the_unfinished_artifact(tiny, capsys):
     again = main(["--tables", "t1", "--scale", "tiny", "--work-dir", str(work), "--results-dir", str(out / "again")])
     rebuilt = [line for line in capsys.readouterr().out.splitlines() if line.startswith("=== ")]
     assert rebuilt == ["=== exports/cnn-to-cnn-s0"]
-    # the table's compute still counts every run it uses, though this pass rebuilt one
-    assert again["t1"]["compute_seconds"] > again["t1"]["seconds"]
+    assert again["t1"]["rows"][0] == tiny[1]["t1"]["rows"][0]  # the RNN's runs were loaded as they were
     assert (work / "exports" / "cnn-to-cnn-s0" / "metrics.json").is_file()
 
 

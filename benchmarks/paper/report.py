@@ -79,9 +79,8 @@ def write_markdown(path: str, scale: str, results: dict) -> None:
                   "|" + "---|" * len(entry["header"])]
         lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in entry["rows"]]
         lines += [""] + [f"- {note}" for note in entry["notes"]]
-        lines += [f"- Compute {entry.get('compute_seconds', entry['seconds']) / 60:.1f} min: the build times of "
-                  "the runs this table uses, summed (a run shared with another table counts in both); this pass "
-                  f"took {entry['seconds'] / 60:.1f} min on {entry['machine']}, {entry['date']}.",
+        lines += [f"- This pass took {entry['seconds'] / 60:.1f} min on {entry['machine']}, {entry['date']} (runs "
+                  "already in the work dir are loaded, not rebuilt).",
                   f"- Command: `{entry['command']}`", ""]
     if os.path.exists(path):  # hand-written discussion below the marker survives a rerun
         with open(path) as f:

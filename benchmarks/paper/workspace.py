@@ -52,11 +52,6 @@ class Workspace:
         self.scale = scale
         self.dir = work_dir
         self._memo: dict = {}
-        self.used: set[str] = set()  # artifacts asked for since last reset (a table's runs)
-
-    def compute_seconds(self) -> float:
-        """Sum of the build times of the artifacts in `used`, wherever and whenever they were built."""
-        return sum(self._memo[key][1].get("seconds", 0.0) for key in self.used if key in self._memo)
 
     # ------------------------------------------------------------------------------------------------ data
     @functools.cached_property
@@ -143,7 +138,6 @@ class Workspace:
         """`(object, metrics)` of artifact `key`: loaded when complete on disk, else `build(path)` -> (object,
         metrics), timed and marked complete. `load(path)` rebuilds the object (None: metrics only). A lock file
         lets several processes share one work dir: the second waits for the artifact instead of rebuilding it."""
-        self.used.add(key)
         if key in self._memo:
             return self._memo[key]
         path = os.path.join(self.dir, key)
