@@ -22,6 +22,7 @@ Checkpoints keep no optimizer state (`save_only_model=True`): they exist to rest
 from __future__ import annotations
 
 import contextlib
+import logging
 import copy
 import os
 
@@ -34,9 +35,12 @@ from transformers import Trainer, TrainingArguments
 from ..ckb import CKBModel
 from ..data.loading import labelled_collator
 from ..interface import InterfaceConfig, InterfaceModel
+from ..interface.layer import RecurrentInterfaceLayer
 from ..utils import atomic_file
 from .modules import TRAINABLE_WEIGHTS_NAME, save_standalone
 from .trainer import accuracy
+
+logger = logging.getLogger(__name__)
 
 # module names of word/position embeddings across hf_ckb's networks, BERT-likes, GPT-2 and decoder-only LMs
 EMBEDDING_NAMES = {"embeddings", "word_embeddings", "position_embeddings", "wte", "wpe", "embed_tokens",
@@ -316,6 +320,10 @@ def adapt_interface(ckb: CKBModel, target_host: nn.Module, source: nn.Module, to
     network (an `InterfaceModel` whose interface was imported into the same `ckb`), run in 'interface' mode. Running
     the same procedure on a fresh (random) CKB is the control that measures what the CKB contributes.
 
+    Recurrent targets (a GRU) are the weak spot: their new interface must learn *as a recurrent cell*, through time
+    on its own states, and in the paper benchmark (Table 3, B.5) it did not learn at all in 300 steps (it predicted
+    the majority class); imports never meet this, they train the cell teacher-forced. A warning says so.
+
     Trainable: the new interface and everything of the target that is neither under `.base_layer.` (the imitated
     function, unused in 'interface' mode) nor the CKB. The CKB is checked bit-identical afterwards (its
     `requires_grad` flags are restored). The returned `InterfaceModel` (best validation accuracy, eval mode) is
@@ -328,6 +336,9 @@ def adapt_interface(ckb: CKBModel, target_host: nn.Module, source: nn.Module, to
     torch.manual_seed(seed)
     config = copy.deepcopy(interface_config) if interface_config is not None else InterfaceConfig()
     net = InterfaceModel(target_host, ckb, config)
+    if any(isinstance(layer, RecurrentInterfaceLayer) for layer in net.interface_layers()):
+        logger.warning("adapt_interface on a recurrent target: the new interface trains through time on its own "
+                       "states, which did not learn in the paper benchmark (Table 3); check its accuracy.")
     ckb_before = {name: tensor.detach().clone() for name, tensor in ckb.state_dict().items()}
     flags = {name: param.requires_grad for name, param in ckb.named_parameters()}
     try:
