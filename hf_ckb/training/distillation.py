@@ -12,10 +12,7 @@ experiments that are neither an import nor an export.
 All three run the stock `transformers.Trainer` loop (progress bar, AdamW, cosine schedule with warmup, evaluation
 every `eval_steps` on the labelled validation set, the best-validation-accuracy checkpoint restored at the end), as
 `hf_ckb.pipeline.finetune` does. Only the checkpoint files differ: a checkpoint holds just the *trainable* tensors
-(`trainable.safetensors`), because the rest is frozen (a CKB shared with other networks, a teacher) and would only
-be copied, and because one storage under several names (a CKB read by several `InterfaceModel`s of one module,
-tied weights) is refused by safetensors. Restoring the best checkpoint checks that it holds exactly the trainable
-tensors.
+(`trainable.safetensors`, see `hf_ckb.training.trainable_checkpoint`).
 Checkpoints keep no optimizer state (`save_only_model=True`): they exist to restore the best model, not to resume.
 """
 
@@ -28,16 +25,15 @@ import os
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import Trainer, TrainingArguments
+from transformers import TrainingArguments
 
 from ..ckb import CKBModel
 from ..data.loading import labelled_collator
 from ..interface import InterfaceConfig, InterfaceModel
 from ..interface.layer import RecurrentInterfaceLayer
-from ..utils import atomic_file
-from .modules import TRAINABLE_WEIGHTS_NAME, save_standalone
+from .modules import save_standalone
+from .trainable_checkpoint import TrainableCheckpointTrainer
 from .trainer import accuracy
 
 logger = logging.getLogger(__name__)
@@ -184,49 +180,6 @@ class InterfaceTaskModule(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------ the Trainer
-def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The tensors a checkpoint holds: the trainable parameters, each a copy of its own (no shared storage)."""
-    return {name: param.detach().clone().contiguous() for name, param in model.named_parameters()
-            if param.requires_grad}
-
-
-@torch.no_grad()
-def load_trainable_state_dict(model: nn.Module, directory: str) -> None:
-    """Loads `trainable.safetensors` of `directory` into `model`'s trainable parameters; it must hold exactly them,
-    with the same shapes (a silent partial load would keep the last weights instead of the best)."""
-    path = os.path.join(directory, TRAINABLE_WEIGHTS_NAME)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{directory!r} holds no {TRAINABLE_WEIGHTS_NAME}.")
-    state = load_file(path)
-    params = {name: param for name, param in model.named_parameters() if param.requires_grad}
-    if set(state) != set(params):
-        raise ValueError(f"The checkpoint in {directory!r} does not fit this model: it has "
-                         f"{sorted(set(state) - set(params))[:5]} unknown and lacks "
-                         f"{sorted(set(params) - set(state))[:5]} tensors.")
-    for name, param in params.items():
-        if state[name].shape != param.shape:
-            raise ValueError(f"{name}: shape {tuple(state[name].shape)} in the checkpoint, {tuple(param.shape)} here.")
-        param.copy_(state[name].to(device=param.device, dtype=param.dtype))
-
-
-class TrainableCheckpointTrainer(Trainer):
-    """The stock Trainer, with checkpoints of the trainable tensors only (see the module docstring)."""
-
-    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
-        if not self.args.should_save:
-            return
-        output_dir = output_dir or self.args.output_dir
-        os.makedirs(output_dir, exist_ok=True)
-        with atomic_file(os.path.join(output_dir, TRAINABLE_WEIGHTS_NAME)) as tmp:
-            save_file(trainable_state_dict(self.accelerator.unwrap_model(self.model)), tmp, metadata={"format": "pt"})
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        load_trainable_state_dict(self.accelerator.unwrap_model(model or self.model), resume_from_checkpoint)
-
-    def _load_best_model(self) -> None:
-        load_trainable_state_dict(self.accelerator.unwrap_model(self.model), self.state.best_model_checkpoint)
-
-
 def _compute_accuracy(prediction) -> dict[str, float]:
     """Accuracy over the examples (or, for per-token predictions, the positions) that have a label."""
     predictions = torch.as_tensor(prediction.predictions)
