@@ -11,13 +11,13 @@ from hf_ckb.training import CKBTrainer, CKBTrainingModule, ckb_training_args, ev
 from hf_ckb.training.distillation import adapt_interface, distill, finetune_interface_model
 from hf_ckb.training.trainer import accuracy
 
-from .workspace import Workspace
+from .workspace import Workspace, load_import
 
 
 def interface_accuracy(ws: Workspace, net: InterfaceModel, arch: str) -> float:
     """Test accuracy of `net` with its function replaced by the interface (the CKB-backed network)."""
     with net.mode("interface"):
-        logits, labels = predict_logits(net, *ws._test(arch))
+        logits, labels = predict_logits(net, *ws.test_split(arch))
     return accuracy(logits.argmax(-1), labels)
 
 
@@ -61,15 +61,19 @@ def distilled(ws: Workspace, student: str, teacher: str, seed: int) -> float:
     return ws.artifact(f"kd/{teacher}-to-{student}-s{seed}", build)[1]["accuracy"]
 
 
+def encoder_interface_model(ws: Workspace, seed: int) -> InterfaceModel:
+    """B.6's starting point: the pretrained MiniLM with a fresh global interface on its encoder over a fresh CKB."""
+    torch.manual_seed(seed)
+    config = InterfaceConfig(target_module="bert.encoder", function_kind="sequence")
+    return InterfaceModel(ws.fresh("minilm", seed), CKBModel(CKBConfig(**ws.scale.big_ckb)), config)
+
+
 def imported_unlabelled(ws: Workspace, seed: int):
     """B.6: the *pretrained* (not fine-tuned) MiniLM encoder imported into a CKB through one global interface, on
     the training inputs only (no labels: no accuracy to select on, so the last step is kept)."""
-    config = InterfaceConfig(target_module="bert.encoder", function_kind="sequence")
-
     def build(path):
-        torch.manual_seed(seed)
         tokenizer, data = ws.data("minilm")
-        net = InterfaceModel(ws.fresh("minilm", seed), CKBModel(CKBConfig(**ws.scale.big_ckb)), config)
+        net = encoder_interface_model(ws, seed)
         module = CKBTrainingModule(net.ckb, {"minilm": net}, "import")
         args = ckb_training_args(path, "import", max_steps=ws.scale.big_steps, learning_rate=1e-3,
                                  per_device_train_batch_size=ws.scale.batch_size, lr_scheduler_type="cosine",
@@ -80,12 +84,8 @@ def imported_unlabelled(ws: Workspace, seed: int):
         return module, evaluate_network(module, "minilm", data["test"].remove_columns("label"),
                                         ws.collator("minilm"), 128)
 
-    def load(path):
-        ckb = CKBModel.from_pretrained(os.path.join(path, "ckb"))
-        net = InterfaceModel.from_pretrained(ws.fresh("minilm", seed), ckb, os.path.join(path, "interfaces", "minilm"))
-        return CKBTrainingModule(ckb, {"minilm": net}, "import")
-
-    return ws.artifact(f"imports/minilm-pretrained-unlabelled-s{seed}", build, load)
+    return ws.artifact(f"imports/minilm-pretrained-unlabelled-s{seed}", build,
+                       lambda path: load_import(path, {"minilm": ws.fresh("minilm", seed)}))
 
 
 def ckb_based(ws: Workspace, seed: int, imported: bool) -> float:
@@ -97,9 +97,7 @@ def ckb_based(ws: Workspace, seed: int, imported: bool) -> float:
         if imported:
             net = imported_unlabelled(ws, seed)[0].networks["minilm"]
         else:
-            torch.manual_seed(seed)
-            config = InterfaceConfig(target_module="bert.encoder", function_kind="sequence")
-            net = InterfaceModel(ws.fresh("minilm", seed), CKBModel(CKBConfig(**ws.scale.big_ckb)), config)
+            net = encoder_interface_model(ws, seed)
         net = finetune_interface_model(net, tokenizer, data["train"], data["validation"], path,
                                        steps=ws.scale.big_steps, learning_rate=5e-4, batch_size=ws.scale.batch_size,
                                        train_ckb=True, eval_steps=min(ws.scale.eval_steps, ws.scale.big_steps),

@@ -23,7 +23,7 @@ from hf_ckb.data import (labelled_collator, labelled_predictions, load_pos_datas
                          pattern_corpus_path, tokenize_dataset, tokenize_tagged, train_tokenizer)
 from hf_ckb.networks import (ANNConfig, ANNForSequenceClassification, ANNForTokenClassification, CNNConfig,
                              CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification)
-from hf_ckb.pipeline import export_network, finetune, import_networks, predict_logits, save_json
+from hf_ckb.pipeline import ensemble_accuracy, export_network, finetune, import_networks, predict_logits, save_json
 from hf_ckb.training import CKBTrainingModule, evaluate_network
 from hf_ckb.training.trainer import accuracy
 from hf_ckb.utils import atomic_directory
@@ -69,7 +69,9 @@ class Workspace:
     def data(self, arch: str):
         """`(tokenizer, tokenized splits)` for a network: MiniLM's own tokenizer for MiniLM, else one BPE tokenizer
         trained on the training split (saved, so every process uses the same one)."""
-        kind = "minilm" if arch.startswith("minilm") else arch if arch in ("decoder", "pos") else "bpe"
+        # the GPT-2 stand-in reads the small networks' BPE tokens; SmolLM2 brings its own tokenizer
+        smollm2 = arch == "decoder" and self.scale.decoder == "smollm2"
+        kind = "minilm" if arch.startswith("minilm") else "pos" if arch == "pos" else "decoder" if smollm2 else "bpe"
         if kind in self._memo:
             return self._memo[kind]
         if kind == "pos":
@@ -79,7 +81,7 @@ class Workspace:
             raw = dict(raw, train=raw["train"].select(range(min(self.scale.minilm_train_limit, len(raw["train"])))))
         if kind == "minilm":
             tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-        elif kind == "decoder" and self.scale.decoder == "smollm2":
+        elif kind == "decoder":
             tokenizer = smollm2_tokenizer()
         else:
             tokenizer = self._bpe_tokenizer()
@@ -226,13 +228,7 @@ class Workspace:
                 batch_size=self.scale.batch_size, eval_steps=min(self.scale.eval_steps, steps), seed=seed)
             return module, self._import_metrics(module, archs)
 
-        def load(path):
-            ckb = CKBModel.from_pretrained(os.path.join(path, "ckb"))
-            nets = {a: InterfaceModel.from_pretrained(hosts[a], ckb, os.path.join(path, "interfaces", a))
-                    for a in archs}
-            return CKBTrainingModule(ckb, nets, "import")
-
-        return self.artifact(f"imports/{'+'.join(archs)}{tag}-s{seed}", build, load)
+        return self.artifact(f"imports/{'+'.join(archs)}{tag}-s{seed}", build, lambda path: load_import(path, hosts))
 
     def _import_metrics(self, module: CKBTrainingModule, archs) -> dict:
         metrics = {a: evaluate_network(module, a, self.data(a)[1]["test"], self.collator(a), 128) for a in archs}
@@ -261,16 +257,24 @@ class Workspace:
     def ensemble(self, archs: tuple[str, ...], seed: int) -> float:
         """Test accuracy of the logit-averaging ensemble of the teachers `archs` (the paper's ensemble row)."""
         def build(path):
-            logits = [predict_logits(self.teacher(a, seed)[0], *self._test(a)) for a in archs]
-            labels = logits[0][1]
-            assert all(torch.equal(labels, l) for _, l in logits), "members must score the same examples"
-            return None, {"accuracy": accuracy(torch.stack([l for l, _ in logits]).mean(0).argmax(-1), labels)}
+            return None, {"accuracy": ensemble_accuracy([(self.teacher(a, seed)[0], *self.test_split(a))
+                                                         for a in archs])}
 
         return self.artifact(f"ensembles/{'+'.join(archs)}-s{seed}", build)[1]["accuracy"]
 
-    def _test(self, arch):
+    def test_split(self, arch: str):
+        """`(tokenizer, tokenized test split)` of `arch`."""
         tokenizer, data = self.data(arch)
         return tokenizer, data["test"]
+
+
+def load_import(path: str, hosts: dict) -> CKBTrainingModule:
+    """An import saved by `import_networks` / `CKBTrainingModule.save_pretrained` (`ckb/`, `interfaces/<name>/`),
+    attached to `hosts` (name -> network)."""
+    ckb = CKBModel.from_pretrained(os.path.join(path, "ckb"))
+    nets = {name: InterfaceModel.from_pretrained(host, ckb, os.path.join(path, "interfaces", name))
+            for name, host in hosts.items()}
+    return CKBTrainingModule(ckb, nets, "import")
 
 
 def review_sentences(min_words: int = 4) -> list[str]:

@@ -22,8 +22,6 @@ def diff_over_seeds(a, b, seeds) -> dict:
 
 
 def name(arch: str) -> str:
-    if arch == "decoder":
-        return "decoder"
     return NAMES.get(arch, arch)
 
 
