@@ -8,7 +8,8 @@ import os
 import sys
 
 from . import evaluate, export, finetune, hub, import_, quickstart
-from .common import CLIError, Formatter
+from .errors import CLIError
+from .options import Formatter
 
 COMMANDS = (quickstart, finetune, import_, export, evaluate, hub)
 

@@ -1,7 +1,10 @@
 """`hf-ckb evaluate`: accuracy of a model, and of the same model running through its CKB interface."""
 
-from .common import (CLIError, Formatter, add_data_options, available_interfaces, data_specs, device_of, dumps,
-                     interface_dir, load_ckb, load_classifier, load_network_data, model_accuracy, table)
+from .data import data_specs, load_network_data
+from .errors import CLIError
+from .models import available_interfaces, device_of, interface_dir, load_ckb, load_classifier, model_accuracy
+from .options import Formatter, add_data_options
+from .output import dumps, table
 
 HELP = "Accuracy of a model on a dataset split; with --import-dir, also its CKB-backed accuracy and fidelity."
 DESCRIPTION = """\

@@ -2,9 +2,10 @@
 
 import os
 
-from .common import (Formatter, add_data_options, add_training_options, check_resume, data_specs, device_of,
-                     interface_dir, load_ckb, load_classifier, load_network_data, model_accuracy, parse_networks,
-                     table, write_json)
+from .data import data_specs, load_network_data
+from .models import device_of, interface_dir, load_ckb, load_classifier, model_accuracy
+from .options import Formatter, add_data_options, add_training_options, parse_networks
+from .output import check_resume, table, write_json
 
 HELP = "Export a network's interface (and the CKB behind it) into a fresh standalone network."
 DESCRIPTION = """\

@@ -2,8 +2,11 @@
 
 import os
 
-from .common import (CLIError, Formatter, add_data_options, load_classifier, load_data, load_tokenizer,
-                     model_accuracy, positive_float, positive_int, table, write_json)
+from .data import load_data
+from .errors import CLIError
+from .models import load_classifier, load_tokenizer, model_accuracy
+from .options import Formatter, add_data_options, positive_float, positive_int
+from .output import table, write_json
 
 HELP = "Fine-tune one of the paper's networks (or any Hub/local classifier) on a text dataset."
 DESCRIPTION = """\

@@ -1,7 +1,8 @@
 """`hf-ckb push` and `hf-ckb pull`: share a bundle (the CKB with its interfaces, hosts and exported networks) on the
 Hugging Face Hub."""
 
-from .common import CLIError, Formatter
+from .errors import CLIError
+from .options import Formatter
 
 PUSH_HELP = "Push a bundle (CKB + interfaces + hosts + exported networks) to a Hub repo."
 PUSH_DESCRIPTION = """\

@@ -2,9 +2,11 @@
 
 import os
 
-from .common import (CLIError, Formatter, add_data_options, add_training_options, check_resume, data_specs,
-                     device_of, load_ckb, load_classifier, load_network_data, parse_networks, positive_int, table,
-                     write_json)
+from .data import data_specs, load_network_data
+from .errors import CLIError
+from .models import device_of, load_ckb, load_classifier
+from .options import Formatter, add_data_options, add_training_options, parse_networks, positive_int
+from .output import check_resume, table, write_json
 
 HELP = "Import trained networks into one CKB (each gets an interface), keeping the best checkpoint."
 DESCRIPTION = """\

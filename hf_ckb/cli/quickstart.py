@@ -1,6 +1,7 @@
 """`hf-ckb quickstart`: the whole flow on the built-in Rotten Tomatoes data, in one command."""
 
-from .common import CLIError, Formatter, positive_float, positive_int
+from .errors import CLIError
+from .options import Formatter, positive_float, positive_int
 
 HELP = "Fine-tune an RNN and a CNN, import both into one CKB, export it into a fresh RNN (Rotten Tomatoes)."
 DESCRIPTION = """\
