@@ -8,6 +8,21 @@ import os
 from .errors import CLIError
 
 
+def check_output_dir(path: str, option: str = "--output-dir") -> None:
+    """Fails with a `CLIError` unless `path` is a folder this process can write into, or can be created as one.
+    Commands call it before loading any model, so that a bad folder fails in a second and nothing is written."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CLIError(f"{option} {path!r} is a file; give a folder (it is created if missing).")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):  # the nearest existing ancestor is where the folder would be created
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise CLIError(f"{option} {path!r} cannot be created: {existing!r} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path!r} is not writable (no write permission on {existing!r}); "
+                       "give a folder you can write to.")
+
+
 def check_resume(output_dir: str, resume: bool) -> None:
     from transformers.trainer_utils import get_last_checkpoint
 
