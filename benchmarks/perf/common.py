@@ -1,4 +1,4 @@
-"""Shared helpers of the performance benchmark: interleaved timing, paper-size networks, real batches."""
+"""Shared helpers of the performance benchmark: interleaved timing, paper-size networks, real batches, logging."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ import time
 import torch
 
 PAPER_CKB = dict(num_low_level=10, low_level_size=30, high_level_size=20, hidden_size=256)
+
+
+def log(*args) -> None:
+    """A progress line with the wall-clock time (the full run takes a quarter of an hour)."""
+    print(f"[{time.strftime('%H:%M:%S')}]", *args, flush=True)
 
 
 def sync(device) -> None:
@@ -82,6 +87,18 @@ def make_network(kind: str, vocab_size: int, seed: int = 0):
     if kind == "ann":
         return ANNForSequenceClassification(ANNConfig(vocab_size=vocab_size, max_position_embeddings=512)).eval()
     raise ValueError(kind)
+
+
+def minilm_host(device):
+    """all-MiniLM-L6-v2 as a 2-class classifier in eval mode (head seeded with 0) and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hf_ckb.data import minilm_path
+
+    path = minilm_path()
+    torch.manual_seed(0)
+    host = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).eval().to(device)
+    return host, AutoTokenizer.from_pretrained(path)
 
 
 _DATA = {}

@@ -1,4 +1,4 @@
-"""The GPU part of the benchmark (section 7), run by `run.py` only when CUDA is present.
+"""Section 7, the GPU part of the benchmark, run only when CUDA is present.
 
 - bf16 and fp16 (autocast) import of all-MiniLM-L6-v2 (global interface on `bert.encoder`): examples/s of the
   import step vs the teacher's forward and a plain fine-tuning step, and peak memory (max_memory_allocated);
@@ -16,7 +16,12 @@ import traceback
 
 import torch
 
-from common import interleaved, make_ckb, median, ratio, rotten_tomatoes_texts
+from common import interleaved, make_ckb, median, minilm_host, ratio, rotten_tomatoes_texts
+from measure import flops_of, peak_tensor_bytes
+from steps import function_call
+
+FULL = dict(quick=False)
+QUICK = dict(quick=True)
 
 DENSE_BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "L40": 181.0}
 
@@ -41,23 +46,33 @@ def measured_matmul_tflops(n: int = 8192) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e12
 
 
+def amp_step(loss_fn, opt, scaler, autocast):
+    """A callable: `loss_fn()` under `autocast()`, backward through `scaler` (loss scaling, on for float16), an
+    optimiser step, gradients dropped."""
+    def step():
+        with autocast():
+            loss = loss_fn()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+    return step
+
+
 def minilm_import(ckb_sizes: dict, dtype: torch.dtype, batch: int, max_length: int, repeats: int,
                   device: str = "cuda") -> dict:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     from hf_ckb import InterfaceConfig, InterfaceModel
     from hf_ckb.data import minilm_path
     from hf_ckb.training import CKBTrainingModule
 
-    path = minilm_path()
-    tok = AutoTokenizer.from_pretrained(path)
+    host, tok = minilm_host(device)
     enc = tok(rotten_tomatoes_texts()[:batch], truncation=True, max_length=max_length, padding=True,
               return_tensors="pt")
     inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
     labels = torch.zeros(batch, dtype=torch.long, device=device)
-    torch.manual_seed(0)
-    host = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).eval().to(device)
-    plain = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2).to(device)
+    plain = AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=2).to(device)
     ckb = make_ckb(device, **ckb_sizes)
     heads = 16 if ckb.config.hidden_size >= 1024 else 4
     module = CKBTrainingModule(ckb, {"minilm": InterfaceModel(host, ckb, InterfaceConfig(num_heads=heads))})
@@ -70,59 +85,28 @@ def minilm_import(ckb_sizes: dict, dtype: torch.dtype, batch: int, max_length: i
     def autocast():
         return torch.autocast(device, dtype=dtype)
 
-    def import_step():
-        with autocast():
-            loss = module(minilm=inputs)["loss"]
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
+    import_step = amp_step(lambda: module(minilm=inputs)["loss"], opt, scaler, autocast)
+    plain_step = amp_step(lambda: plain.train()(**inputs, labels=labels).loss, popt, scaler, autocast)
 
     def teacher_forward():
         with torch.no_grad(), autocast():
             plain.eval()(**inputs)
 
-    def plain_step():
-        plain.train()
-        with autocast():
-            loss = plain(**inputs, labels=labels).loss
-        scaler.scale(loss).backward()
-        scaler.step(popt)
-        scaler.update()
-        popt.zero_grad(set_to_none=True)
-
     # the interface alone (forward + backward) on the encoder's input, for its achieved FLOP rate
-    seen = {}
-    handle = wrapper.base_layer.register_forward_hook(lambda m, a, k, o: seen.update(call=(a, k, o)),
-                                                      with_kwargs=True)
-    with torch.no_grad(), module.networks["minilm"].mode("host"), autocast():
-        module.networks["minilm"](**inputs)
-    handle.remove()
-    args, kwargs, out = seen["call"]
+    with autocast():
+        args, kwargs, out = function_call(module.networks["minilm"], inputs)
 
     def interface_step():
         with autocast():
             y = wrapper.parallel_forward(args, kwargs, out)
         y.float().square().mean().backward()
 
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        interface_step()
-    flops = counter.get_total_flops()
+    flops = flops_of(interface_step)
     fns = {"import_step": import_step, "teacher_forward": teacher_forward, "plain_train_step": plain_step,
            "interface_step": interface_step}
     times = interleaved(fns, repeats, warmup=3, device=device, min_time=0.05)
-    mem = {}
-    for name in ("teacher_forward", "import_step", "plain_train_step"):
-        if device != "cuda":
-            break
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        fns[name]()
-        torch.cuda.synchronize()
-        mem[name] = (torch.cuda.max_memory_allocated() - base) / 2**20
+    mem = {name: peak_tensor_bytes(fns[name], device) / 2**20
+           for name in ("teacher_forward", "import_step", "plain_train_step") if device == "cuda"}
     t = {k: median(v) for k, v in times.items()}
     return {"dtype": str(dtype).removeprefix("torch."), "batch": batch, "padded_length": inputs["input_ids"].shape[1],
             "ckb": ckb_sizes or "paper small", "ms": {k: 1e3 * v for k, v in t.items()},
@@ -156,7 +140,9 @@ def sdpa_kernels(dtype=torch.bfloat16) -> dict:
     return out
 
 
-def run_gpu(cfg) -> dict:
+def run(cfg, device) -> dict:
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA device"}
     quick = cfg.get("quick", False)
     name = torch.cuda.get_device_name()
     out = {"device": name, "card_dense_bf16_peak_tflops": card_peak(name)}
