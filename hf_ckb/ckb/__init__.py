@@ -1,4 +1,4 @@
 from .configuration_ckb import CKBConfig
-from .modeling_ckb import CKBModel, weights_fingerprint
+from .modeling_ckb import CKBIntegrityError, CKBModel, load_ckb, weights_fingerprint
 
-__all__ = ["CKBConfig", "CKBModel", "weights_fingerprint"]
+__all__ = ["CKBConfig", "CKBIntegrityError", "CKBModel", "load_ckb", "weights_fingerprint"]
