@@ -21,19 +21,19 @@ import re
 import shutil
 import tempfile
 
-from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download, snapshot_download, try_to_load_from_cache
+from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from .ckb.hub_io import push_ckb  # noqa: F401  (re-exported: the Hub I/O of a CKB lives with it)
+from .ckb.modeling_ckb import loaded_commit  # noqa: F401  (re-exported)
 from .interface import INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME, InterfaceConfig
-from .model_cards import (CARD_NAME, bundle_card, card_kind, exported_card_from_bundle, write_bundle_cards,
-                          write_card)
+from .model_cards import CARD_NAME, exported_card_from_bundle, write_bundle_cards, write_card
 
 BUNDLE_FOLDERS = ("interfaces", "hosts", "exported")
 _CKB_FILE_RE = re.compile(r"^(config\.json|model(-\d+-of-\d+)?\.safetensors(\.index\.json)?|(configuration|modeling)"
                           r"_ckb\.py)$")
 _ROOT_FILES = ("results.json", CARD_NAME)
-_SNAPSHOT_RE = re.compile(r"[/\\]snapshots[/\\]([0-9a-f]{40})(?:[/\\]|$)")
 
 
 def is_repo_id(name: str) -> bool:
@@ -66,38 +66,6 @@ def _ensure_branch(api: HfApi, repo_id: str, revision: str | None, create_pr: bo
 
 
 # ----------------------------------------------------------------------------------------------------- pushing
-def push_ckb(ckb, repo_id: str, *, commit_message: str | None = None, commit_description: str | None = None,
-             private: bool | None = None, token: str | None = None, revision: str | None = None,
-             create_pr: bool = False, max_shard_size: int | str | None = "50GB", tags: list[str] | None = None,
-             refresh_card: bool = False):
-    """`CKBModel.push_to_hub`: saves the CKB (with its code files, so it loads with `trust_remote_code=True`) and
-    uploads it with hf_ckb's CKB card. The card is written when the repo has none, or an unedited CKB card; a bundle's
-    card or one a user edited is kept (`refresh_card=True` overwrites it anyway)."""
-    api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-    _ensure_branch(api, repo_id, revision, create_pr)
-    with tempfile.TemporaryDirectory() as tmp:
-        ckb.save_pretrained(tmp, max_shard_size=max_shard_size)
-        existing = _hub_card(api, repo_id, revision)
-        if refresh_card or existing is None or card_kind(existing) == "ckb":
-            card = bundle_card(ckb.config.to_dict(), repo_id=repo_id)
-            if tags:
-                card.data.tags = list(dict.fromkeys([*card.data.tags, *tags]))
-            write_card(os.path.join(tmp, CARD_NAME), card, refresh=True, kind="ckb")
-        return api.upload_folder(folder_path=tmp, repo_id=repo_id, revision=revision, create_pr=create_pr,
-                                 commit_message=commit_message or "Upload CKB",
-                                 commit_description=commit_description)
-
-
-def _hub_card(api: HfApi, repo_id: str, revision: str | None) -> str | None:
-    try:
-        path = hf_hub_download(repo_id, CARD_NAME, revision=revision, token=api.token)
-    except EntryNotFoundError:
-        return None
-    with open(path, encoding="utf-8") as f:
-        return f.read()
-
-
 def push_bundle(directory: str, repo_id: str, *, revision: str | None = None, private: bool | None = None,
                 token: str | None = None, commit_message: str | None = None, refresh_card: bool = False):
     """
@@ -239,21 +207,6 @@ def interface_folder(repo_id_or_dir: str, subfolder: str | None = None, revision
                 f"{subfolder or 'the repo root'!r} ({filename} is missing); interfaces there: {found or 'none'}."
             ) from err
     return os.path.dirname(path)
-
-
-def loaded_commit(path_or_repo_id, kwargs: dict | None = None) -> str | None:
-    """The commit sha of the Hub snapshot a model was just loaded from (`from_pretrained(path_or_repo_id,
-    **kwargs)`), read from the local cache without a request; None for a plain local folder."""
-    kwargs = kwargs or {}
-    path = str(path_or_repo_id)
-    if not os.path.isdir(path):
-        filename = "/".join(filter(None, [kwargs.get("subfolder"), "config.json"]))
-        path = try_to_load_from_cache(path, filename, cache_dir=kwargs.get("cache_dir"),
-                                      revision=kwargs.get("revision"))
-        if not isinstance(path, str):
-            return None
-    match = _SNAPSHOT_RE.search(os.path.abspath(path))
-    return match.group(1) if match else None
 
 
 def check_bundle(directory: str, allow_ckb_mismatch: bool = False) -> list[str]:

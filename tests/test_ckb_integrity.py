@@ -14,8 +14,7 @@ from transformers import AutoModel
 from transformers.testing_utils import CaptureLogger
 
 import hf_ckb
-from hf_ckb.ckb import CKBIntegrityError, CKBModel, load_ckb
-from hf_ckb.ckb import modeling_ckb
+from hf_ckb.ckb import CKBIntegrityError, CKBModel, load_ckb, modeling_ckb
 
 
 @pytest.fixture
