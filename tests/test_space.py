@@ -1,6 +1,6 @@
-"""The Gradio Space (spaces/ckb-demo/app.py): its plain functions, its API through gradio_client, and the page in a
-real headless Chromium driven by Playwright, against a tiny untrained bundle built here (RNN + CNN with interfaces
-to one CKB, and an RNN exported from it)."""
+"""The Gradio Space (spaces/ckb-demo/): its plain functions (prediction.py, views.py), its API through gradio_client,
+and the page (app.py) in a real headless Chromium driven by Playwright (screenshot.py's launcher), against a tiny
+untrained bundle built here (RNN + CNN with interfaces to one CKB, and an RNN exported from it)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import importlib.util
 import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
 
 import pytest
 import torch
 
-APP_PATH = os.path.join(os.path.dirname(__file__), os.pardir, "spaces", "ckb-demo", "app.py")
+SPACE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "spaces", "ckb-demo")
 CHROMIUM = "/usr/bin/chromium"
 LABELS = ["rotten", "fresh"]
 SENTENCES = [
@@ -26,19 +25,12 @@ SENTENCES = [
 REVIEW = "A witty, moving film with a gorgeous score."
 
 gradio = pytest.importorskip("gradio", reason="the Space needs gradio: scripts/install.sh --test installs it")
+sys.path.insert(0, SPACE_DIR)  # the Space's modules import each other by name, as on a Space
 
-
-def load_app():
-    spec = importlib.util.spec_from_file_location("ckb_demo_app", APP_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ckb_demo_app"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def app():
-    return load_app()
+import app  # noqa: E402
+import prediction  # noqa: E402
+import screenshot  # noqa: E402
+import views  # noqa: E402
 
 
 def make_bundle(directory: str, rotten_fresh_in_config: bool = True) -> str:
@@ -72,29 +64,17 @@ def bundle_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bundle(app, bundle_dir):
-    loaded, error = app.load_demo_bundle(bundle_dir)
+def bundle(bundle_dir):
+    loaded, error = prediction.load_demo_bundle(bundle_dir)
     assert error is None, error
     return loaded
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(app, bundle_dir):
+def server(bundle_dir):
     """The app served on 127.0.0.1 at a free port for the module's tests; closed at the end."""
-    demo = app.build_demo(bundle_dir)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                **app.launch_kwargs())
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
+    with app.serve_locally(bundle_dir) as url:
+        yield url
 
 
 def check_probabilities(probabilities: dict):
@@ -104,11 +84,11 @@ def check_probabilities(probabilities: dict):
 
 
 # ------------------------------------------------------------------------------------------------ plain functions
-def test_predict_every_network(app, bundle):
-    result = app.predict(bundle, REVIEW)
+def test_predict_every_network(bundle):
+    result = prediction.predict(bundle, REVIEW)
     keys = [(p.network, p.version) for p in result.predictions]
     assert keys == [("cnn", "original"), ("cnn", "CKB-backed"), ("rnn", "original"), ("rnn", "CKB-backed"),
-                    ("rnn", "exported")] == app.model_keys(bundle)
+                    ("rnn", "exported")] == prediction.model_keys(bundle)
     for p in result.predictions:
         check_probabilities(p.probabilities)
         assert p.label in LABELS
@@ -122,8 +102,8 @@ def test_predict_every_network(app, bundle):
     assert torch.allclose(torch.tensor([got[n] for n in LABELS]), expected, atol=1e-6)
 
 
-def test_attention_over_ckb_slots(app, bundle):
-    result = app.predict(bundle, REVIEW)
+def test_attention_over_ckb_slots(bundle):
+    result = prediction.predict(bundle, REVIEW)
     n_tokens = len(bundle.tokenizers["rnn"](REVIEW)["input_ids"])
     assert [r.network for r in result.attention] == ["cnn", "rnn"]
     for reading in result.attention:
@@ -132,88 +112,89 @@ def test_attention_over_ckb_slots(app, bundle):
         assert all(0.0 <= w <= 1.0 for w in reading.weights)
         assert sum(reading.weights) == pytest.approx(1.0, abs=1e-5)
         assert reading.positions == n_tokens  # local interfaces: one row per position, averaged
-    figure = app.attention_figure(result)
+    figure = views.attention_figure(result)
     assert len(figure.axes) == 2
     assert [a.get_title(loc="left").split()[0] for a in figure.axes] == ["CNN", "RNN"]
 
 
-def test_empty_input_is_a_friendly_message(app, bundle):
+def test_empty_input_is_a_friendly_message(bundle):
     for text in ("", "   \n\t", None):
-        notes, *labels, table, plot = app.classify(bundle, text)
+        notes, *labels, table, plot = views.classify(bundle, text)
         assert "Type or paste a review" in notes
         assert all(label is None for label in labels) and table == "" and plot is None
-    with pytest.raises(app.EmptyInput):
-        app.prepare_input("  ", bundle.tokenizers["rnn"])
+    with pytest.raises(prediction.EmptyInput):
+        prediction.prepare_input("  ", bundle.tokenizers["rnn"])
 
 
-def test_very_long_input_is_truncated_with_a_note(app, bundle):
+def test_very_long_input_is_truncated_with_a_note(bundle):
     tokenizer = bundle.tokenizers["rnn"]
-    limit = app.max_tokens(tokenizer)
+    limit = prediction.max_tokens(tokenizer)
     text = " ".join(SENTENCES * 200)  # thousands of tokens
-    prepared = app.prepare_input(text, tokenizer)
+    prepared = prediction.prepare_input(text, tokenizer)
     assert prepared.num_tokens == limit == prepared.encoding["input_ids"].shape[1]
     assert any("truncated to the first" in n for n in prepared.notes)
     huge = "great film " * 50_000  # over MAX_CHARS characters too
-    result = app.predict(bundle, huge)
+    result = prediction.predict(bundle, huge)
     assert any("very long" in n for n in result.notes) and any("truncated" in n for n in result.notes)
     for p in result.predictions:
         check_probabilities(p.probabilities)
-    notes, *_ = app.classify(bundle, huge)
+    notes, *_ = views.classify(bundle, huge)
     assert "truncated" in notes
 
 
-def test_non_english_input(app, bundle):
+def test_non_english_input(bundle):
     for text in ("Une comédie charmante et drôle.", "素晴らしい映画でした", "Фильм просто ужасный!", "🎬🍿👍"):
-        result = app.predict(bundle, text)
+        result = prediction.predict(bundle, text)
         assert len(result.predictions) == 5
         for p in result.predictions:
             check_probabilities(p.probabilities)
         latin = text.startswith("Une")  # accents are stripped: every letter is in the vocabulary
         assert latin or any("another language or script" in n for n in result.notes), text
-    notes, *labels, table, plot = app.classify(bundle, "素晴らしい映画でした")
+    notes, *labels, table, plot = views.classify(bundle, "素晴らしい映画でした")
     assert "unknown" in notes and all(label is not None for label in labels)
 
 
-def test_probability_table(app, bundle):
-    result = app.predict(bundle, REVIEW)
-    table = app.probability_table(result)
+def test_probability_table(bundle):
+    result = prediction.predict(bundle, REVIEW)
+    table = views.probability_table(result)
     lines = table.splitlines()
     assert lines[0] == "| network | version | prediction | p(rotten) | p(fresh) |"
     assert len(lines) == 2 + len(result.predictions)
 
 
-def test_label_names_fallbacks(app, tmp_path):
+def test_label_names_fallbacks(tmp_path):
     from hf_ckb.networks import RNNConfig
 
     default = RNNConfig(vocab_size=10, num_labels=2)
-    assert app.label_names(default) == ["LABEL_0", "LABEL_1"]
-    assert app.label_names(default, {"label_names": ["neg", "pos"]}) == ["neg", "pos"]
+    assert prediction.label_names(default) == ["LABEL_0", "LABEL_1"]
+    assert prediction.label_names(default, {"label_names": ["neg", "pos"]}) == ["neg", "pos"]
     quickstart_results = {"teacher_accuracy": {"rnn": 0.7}, "exported_rnn": {"accuracy": 0.7}}
-    assert app.label_names(default, quickstart_results) == ["rotten", "fresh"]
-    assert app.label_names(default, {"datasets": {"rnn": "rotten_tomatoes (split by movie)"}}) == ["rotten", "fresh"]
+    assert prediction.label_names(default, quickstart_results) == ["rotten", "fresh"]
+    by_dataset = {"datasets": {"rnn": "rotten_tomatoes (split by movie)"}}
+    assert prediction.label_names(default, by_dataset) == ["rotten", "fresh"]
     named = RNNConfig(vocab_size=10, num_labels=2, id2label={0: "bad", 1: "good"})
-    assert app.label_names(named, quickstart_results) == ["bad", "good"]
+    assert prediction.label_names(named, quickstart_results) == ["bad", "good"]
     # a bundle whose configs say LABEL_i but whose results.json names the classes
-    loaded, error = app.load_demo_bundle(make_bundle(str(tmp_path / "b"), rotten_fresh_in_config=False))
+    loaded, error = prediction.load_demo_bundle(make_bundle(str(tmp_path / "b"), rotten_fresh_in_config=False))
     assert error is None
-    assert {p.label for p in app.predict(loaded, REVIEW).predictions} <= set(LABELS)
+    assert {p.label for p in prediction.predict(loaded, REVIEW).predictions} <= set(LABELS)
 
 
-def test_missing_bundle(app, tmp_path, monkeypatch):
+def test_missing_bundle(tmp_path, monkeypatch):
     missing = str(tmp_path / "nowhere")
-    bundle, error = app.load_demo_bundle(missing)
+    bundle, error = prediction.load_demo_bundle(missing)
     assert bundle is None and "No bundle found at" in error and "hf-ckb quickstart" in error
-    monkeypatch.setenv(app.BUNDLE_ENV, missing)
-    assert app.load_demo_bundle(None)[1] == error  # HF_CKB_BUNDLE is read when no path is given
+    monkeypatch.setenv(prediction.BUNDLE_ENV, missing)
+    assert prediction.load_demo_bundle(None)[1] == error  # HF_CKB_BUNDLE is read when no path is given
     demo = app.build_demo(missing)  # an app that says so instead of crashing
     assert isinstance(demo, gradio.Blocks)
     texts = [getattr(b, "value", None) for b in demo.blocks.values()]
     assert any(isinstance(t, str) and "No bundle found at" in t for t in texts)
 
 
-def test_repo_ids_go_to_the_hub(app, monkeypatch, bundle_dir):
-    assert app.is_repo_id("someone/ckb-quickstart") and not app.is_repo_id("ckb-quickstart")
-    assert not app.is_repo_id("./someone/ckb") and not app.is_repo_id("/tmp/x")
+def test_repo_ids_go_to_the_hub(monkeypatch, bundle_dir):
+    assert prediction.is_repo_id("someone/ckb-quickstart") and not prediction.is_repo_id("ckb-quickstart")
+    assert not prediction.is_repo_id("./someone/ckb") and not prediction.is_repo_id("/tmp/x")
     import huggingface_hub
 
     calls = []
@@ -229,17 +210,17 @@ def test_repo_ids_go_to_the_hub(app, monkeypatch, bundle_dir):
         monkeypatch.setattr(hub, "load_bundle_from_hub", lambda repo, *a, **k: load_bundle(fetched(repo)))
     else:
         monkeypatch.setattr(huggingface_hub, "snapshot_download", fetched)
-    loaded, error = app.load_demo_bundle("someone/tiny-ckb")
+    loaded, error = prediction.load_demo_bundle("someone/tiny-ckb")
     assert error is None and calls == ["someone/tiny-ckb"] and set(loaded.interfaces) == {"cnn", "rnn"}
 
 
 def test_space_metadata():
-    readme = open(os.path.join(os.path.dirname(APP_PATH), "README.md")).read()
+    readme = open(os.path.join(SPACE_DIR, "README.md")).read()
     front = readme.split("---")[1]
     for key in ("title:", "emoji:", "sdk: gradio", "sdk_version:", "app_file: app.py", "pinned:",
                 "license: apache-2.0", "tags:"):
         assert key in front, key
-    requirements = open(os.path.join(os.path.dirname(APP_PATH), "requirements.txt")).read()
+    requirements = open(os.path.join(SPACE_DIR, "requirements.txt")).read()
     assert "hf_ckb" in requirements.replace("-", "_") and "gradio" in requirements
 
 
@@ -255,7 +236,7 @@ def test_gradio_client_api(server, bundle):
         check_probabilities({c["label"]: c["confidence"] for c in label["confidences"]})
     assert "p(rotten)" in table and plot is not None
     # the same labels as the plain function
-    expected = [p.label for p in __import__("ckb_demo_app").predict(bundle, REVIEW).predictions]
+    expected = [p.label for p in prediction.predict(bundle, REVIEW).predictions]
     assert [label["label"] for label in labels] == expected
     notes, *labels, table, plot = client.predict("", api_name="/predict")
     assert "Type or paste a review" in notes and all(label is None or not label.get("label") for label in labels)
@@ -265,22 +246,18 @@ def test_page_in_headless_chromium(server, bundle, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing: scripts/install.sh --test installs Debian's chromium")
-    app = sys.modules["ckb_demo_app"]
-    expected = {(p.network.upper(), p.version): p for p in app.predict(bundle, REVIEW).predictions}
+    expected = {(p.network.upper(), p.version): p for p in prediction.predict(bundle, REVIEW).predictions}
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     try:
         with playwright.sync_playwright() as p:
-            context = app.launch_chromium(p, profile, CHROMIUM)
+            context = screenshot.launch_chromium(p, profile, CHROMIUM)
             try:
                 page = context.new_page()
                 requested = []
                 page.on("request", lambda request: requested.append(request.url))
                 page.goto(server, wait_until="networkidle")
                 assert "Continuous knowledge base" in page.inner_text("body")
-                page.locator("#review textarea").fill(REVIEW)
-                page.locator("#classify").click()
-                page.locator("#probabilities table").wait_for(timeout=60_000)
-                page.locator("#attention img").first.wait_for(timeout=60_000)
+                screenshot.classify_in_page(page, REVIEW)
                 rows = page.locator("#probabilities table tbody tr")
                 header = [h.strip() for h in page.locator("#probabilities table thead th").all_inner_texts()]
                 assert header == ["network", "version", "prediction", "p(rotten)", "p(fresh)"]
@@ -318,7 +295,7 @@ def test_page_in_headless_chromium(server, bundle, tmp_path):
                 # clicking an example fills the box and classifies it
                 example = app.EXAMPLES[1]
                 want = [[c.strip().strip("*") for c in line.strip().strip("|").split("|")]
-                        for line in app.probability_table(app.predict(bundle, example)).splitlines()[2:]]
+                        for line in views.probability_table(prediction.predict(bundle, example)).splitlines()[2:]]
                 page.locator("#examples button").nth(1).click()
                 playwright.expect(page.locator("#review textarea")).to_have_value(example)
                 page.locator("#probabilities table").wait_for(timeout=30_000)
