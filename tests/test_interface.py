@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from hf_ckb import CKBMismatchError, InterfaceConfig, InterfaceModel, get_interface_model
-from hf_ckb.interface import INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME, CKBAttention
+from hf_ckb.interface import (INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME,
+                              TRANSFORMERS_MODELS_TO_CKB_TARGET_MODULE_MAPPING, CKBAttention)
 from hf_ckb.interface.attention import reference_attention
 from hf_ckb.interface.layer import (RecurrentInterfaceLayer, SequenceInterfaceLayer, WindowInterfaceLayer,
                                     first_tensor)
@@ -110,7 +111,7 @@ def test_attention_heads_must_divide_width():
 
 # --------------------------------------------------------------------------------------------- masks in hosts
 def test_padding_does_not_change_real_positions_bert(tiny_bert, tiny_ckb, token_ids):
-    model = get_interface_model(tiny_bert, InterfaceConfig(), tiny_ckb)
+    model = get_interface_model(tiny_bert, tiny_ckb, InterfaceConfig())
     wrapper = only_wrapper(model)
     assert isinstance(wrapper, SequenceInterfaceLayer) and model.interface_configs["default"].causal is False
     ids = token_ids[:2, :5]
@@ -128,7 +129,7 @@ def test_padding_does_not_change_real_positions_bert(tiny_bert, tiny_ckb, token_
 
 
 def test_causal_host_interface_does_not_read_the_future(tiny_gpt2, tiny_ckb, token_ids):
-    model = get_interface_model(tiny_gpt2, InterfaceConfig(), tiny_ckb)
+    model = get_interface_model(tiny_gpt2, tiny_ckb, InterfaceConfig())
     assert model.interface_configs["default"].causal is True
     wrapper = only_wrapper(model)
     ids = token_ids[:2, :6]
@@ -146,7 +147,7 @@ def test_causal_host_interface_does_not_read_the_future(tiny_gpt2, tiny_ckb, tok
 
 def test_bidirectional_host_interface_reads_later_tokens(tiny_bert, tiny_ckb, token_ids):
     """The counterpart of the causal test: a BERT interface is not causal, so earlier positions do change."""
-    model = get_interface_model(tiny_bert, InterfaceConfig(), tiny_ckb)
+    model = get_interface_model(tiny_bert, tiny_ckb, InterfaceConfig())
     ids = token_ids[:2, :6]
     changed = ids.clone()
     changed[:, 4] = (changed[:, 4] + 5) % 49 + 1
@@ -160,8 +161,8 @@ def test_bidirectional_host_interface_reads_later_tokens(tiny_bert, tiny_ckb, to
 
 # --------------------------------------------------------------------------------------------- sharing one CKB
 def test_two_hosts_share_one_ckb(tiny_rnn, tiny_cnn, tiny_ckb, make_ckb):
-    rnn = get_interface_model(tiny_rnn, None, tiny_ckb)
-    cnn = get_interface_model(tiny_cnn, None, tiny_ckb)
+    rnn = get_interface_model(tiny_rnn, tiny_ckb)
+    cnn = get_interface_model(tiny_cnn, tiny_ckb)
     w_rnn, w_cnn = only_wrapper(rnn), only_wrapper(cnn)
     assert w_rnn.ckb is tiny_ckb and w_cnn.ckb is tiny_ckb
     assert w_rnn.ckb.low_level.data_ptr() == w_cnn.ckb.low_level.data_ptr() == tiny_ckb.low_level.data_ptr()
@@ -175,14 +176,14 @@ def test_two_hosts_share_one_ckb(tiny_rnn, tiny_cnn, tiny_ckb, make_ckb):
     names = [n for n, _ in module.named_parameters()]
     assert names.count("ckb.low_level") == 1 and not any(n.endswith(".ckb.low_level") for n in names)
 
-    other = get_interface_model(tiny_rnn.__class__(tiny_rnn.config).eval(), None, make_ckb(seed=1))
+    other = get_interface_model(tiny_rnn.__class__(tiny_rnn.config).eval(), make_ckb(seed=1))
     with pytest.raises(ValueError, match="another CKB"):
         CKBTrainingModule(tiny_ckb, {"rnn": rnn, "other": other})
 
 
 def test_changing_the_shared_ckb_changes_every_interface(tiny_rnn, tiny_cnn, tiny_ckb, token_ids):
-    rnn = get_interface_model(tiny_rnn, None, tiny_ckb)
-    cnn = get_interface_model(tiny_cnn, None, tiny_ckb)
+    rnn = get_interface_model(tiny_rnn, tiny_ckb)
+    cnn = get_interface_model(tiny_cnn, tiny_ckb)
     with torch.no_grad(), rnn.mode("interface"), cnn.mode("interface"):
         before = rnn(input_ids=token_ids).logits, cnn(input_ids=token_ids).logits
         tiny_ckb.high_level.mul_(20.0)
@@ -193,7 +194,7 @@ def test_changing_the_shared_ckb_changes_every_interface(tiny_rnn, tiny_cnn, tin
 
 # --------------------------------------------------------------------------------------------- trainable sets
 def test_import_trains_exactly_the_ckb_and_interfaces(tiny_rnn, tiny_cnn, tiny_ckb):
-    nets = {"rnn": get_interface_model(tiny_rnn, None, tiny_ckb), "cnn": get_interface_model(tiny_cnn, None, tiny_ckb)}
+    nets = {"rnn": get_interface_model(tiny_rnn, tiny_ckb), "cnn": get_interface_model(tiny_cnn, tiny_ckb)}
     module = CKBTrainingModule(tiny_ckb, nets, mode="import")
     expected = {id(tiny_ckb.low_level), id(tiny_ckb.high_level)}
     for net in nets.values():
@@ -206,7 +207,7 @@ def test_import_trains_exactly_the_ckb_and_interfaces(tiny_rnn, tiny_cnn, tiny_c
 
 
 def test_export_trains_exactly_the_target_function(tiny_rnn, tiny_ckb):
-    source = get_interface_model(tiny_rnn, None, tiny_ckb)
+    source = get_interface_model(tiny_rnn, tiny_ckb)
     exported = prepare_export(source)
     target = exported.base_model
     assert target is not tiny_rnn
@@ -226,7 +227,7 @@ def test_export_trains_exactly_the_target_function(tiny_rnn, tiny_ckb):
 def test_export_trains_head_that_cannot_be_copied(tiny_rnn, tiny_ckb, make_host):
     from hf_ckb.networks import RNNConfig, RNNForSequenceClassification
 
-    source = get_interface_model(tiny_rnn, None, tiny_ckb)
+    source = get_interface_model(tiny_rnn, tiny_ckb)
     target = RNNForSequenceClassification(RNNConfig(vocab_size=50, embedding_size=16, hidden_size=16, num_labels=3))
     exported = prepare_export(source, target)
     assert exported.copied_from_source == {"embeddings.weight"}
@@ -235,17 +236,58 @@ def test_export_trains_head_that_cannot_be_copied(tiny_rnn, tiny_ckb, make_host)
     assert not target.embeddings.weight.requires_grad
 
 
-def test_print_trainable_parameters_format(tiny_rnn, tiny_ckb, capsys):
-    model = get_interface_model(tiny_rnn, None, tiny_ckb)
-    model.freeze_host()
-    model.print_trainable_parameters()
-    line = capsys.readouterr().out.strip()
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+def trainable_ids(module) -> set[int]:
+    return {id(p) for p in module.parameters() if p.requires_grad}
+
+
+def ids(*modules) -> set[int]:
+    return {id(p) for module in modules for p in module.parameters()}
+
+
+def numel(*modules) -> int:
+    return sum(p.numel() for module in modules for p in module.parameters())
+
+
+@pytest.mark.parametrize("kind", ["rnn", "bert"])
+def test_wrapping_freezes_the_host_as_get_peft_model(kind, make_host, tiny_ckb, capsys):
+    model = get_interface_model(make_host(kind), tiny_ckb)
     block = only_wrapper(model).interfaces["default"]
-    assert trainable == tiny_ckb.num_parameters() + sum(p.numel() for p in block.parameters())
-    assert line == (f"trainable params: {trainable:,d} || all params: {total:,d} || "
-                    f"trainable%: {100 * trainable / total:.4f}")
+    assert trainable_ids(model) == ids(tiny_ckb, block)  # the host, its function included, is frozen
+    model.print_trainable_parameters()
+    trainable, total = numel(tiny_ckb, block), numel(make_host(kind), tiny_ckb, block)  # the CKB counts once
+    assert model.get_nb_trainable_parameters() == (trainable, total)
+    assert capsys.readouterr().out.strip() == (f"trainable params: {trainable:,d} || all params: {total:,d} || "
+                                               f"trainable%: {100 * trainable / total:.4f}")
+    model.add_interface("second", InterfaceConfig())  # another interface trains too; the first keeps its flags
+    assert trainable_ids(model) == ids(tiny_ckb, only_wrapper(model).interfaces)
+
+
+def lora_bert(make_host, seed=0):
+    """A tiny BERT wrapped by PEFT: LoRA on every `query` (inside the encoder an interface imitates) and on the
+    pooler (outside it). Both LoRA layers have a `base_layer`, as interface wrappers do."""
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(make_host("bert", seed), LoraConfig(r=2, target_modules=["query", "pooler.dense"]))
+
+
+def test_a_peft_wrapped_host_is_classified_by_module_not_by_name(make_host, tiny_ckb):
+    source = get_interface_model(lora_bert(make_host), tiny_ckb)  # the default target, through PeftModel: bert.encoder
+    peft_model = source.base_model.base_model.model
+    encoder, pooler = peft_model.bert.encoder, peft_model.bert.pooler.dense
+    assert isinstance(encoder, SequenceInterfaceLayer) and hasattr(pooler, "base_layer") and hasattr(pooler, "lora_A")
+    assert trainable_ids(source) == ids(tiny_ckb, encoder.interfaces)  # LoRA frozen too, as all of the host
+    assert source.get_nb_trainable_parameters() == (numel(tiny_ckb, encoder.interfaces),
+                                                    numel(lora_bert(make_host), tiny_ckb, encoder.interfaces))
+    imported = CKBTrainingModule(tiny_ckb, {"bert": source}, mode="import")
+    assert trainable_ids(imported) == ids(tiny_ckb, encoder.interfaces)
+
+    target = lora_bert(make_host, seed=1)
+    exported = CKBTrainingModule(tiny_ckb, {"bert": prepare_export(source, target)}, mode="export")
+    target_bert = target.base_model.model.bert
+    assert trainable_ids(exported) == ids(target_bert.encoder.base_layer)  # the encoder, its LoRA included
+    # the pooler's own `base_layer` is outside the function: copied from the source and frozen
+    assert torch.equal(target_bert.pooler.dense.base_layer.weight, pooler.base_layer.weight)
+    assert "base_model.model.bert.pooler.dense.base_layer.weight" in exported.networks["bert"].copied_from_source
 
 
 # --------------------------------------------------------------------------------------------- unload
@@ -261,7 +303,7 @@ def test_unload_restores_the_host_bit_exactly(kind, path, wrapper_type, make_hos
     keys = list(host.state_dict())
     with torch.no_grad():
         before = host(input_ids=token_ids).logits
-    model = get_interface_model(host, None, tiny_ckb)
+    model = get_interface_model(host, tiny_ckb)
     assert isinstance(host.get_submodule(path), wrapper_type)
     with torch.no_grad(), model.mode("interface"):
         assert not torch.allclose(model(input_ids=token_ids).logits, before)
@@ -281,7 +323,7 @@ def test_host_mode_equals_the_plain_host(kind, make_host, tiny_ckb, token_ids):
     mask[1, 5:] = 0
     with torch.no_grad():
         plain = make_host(kind)(input_ids=token_ids, attention_mask=mask).logits
-        model = get_interface_model(make_host(kind), None, tiny_ckb)
+        model = get_interface_model(make_host(kind), tiny_ckb)
         with model.mode("host"):
             hosted = model(input_ids=token_ids, attention_mask=mask).logits
         with model.disable_interfaces():
@@ -299,7 +341,7 @@ def test_import_mode_returns_host_outputs_and_records_pairs(kind, make_host, tin
     mask[2, 4:] = 0
     with torch.no_grad():
         plain = make_host(kind)(input_ids=token_ids, attention_mask=mask).logits
-    model = get_interface_model(make_host(kind), None, tiny_ckb)
+    model = get_interface_model(make_host(kind), tiny_ckb)
     model.freeze_host()
     wrapper = only_wrapper(model)
     function_out, handle = capture_outputs(wrapper.base_layer)
@@ -322,7 +364,7 @@ def test_import_mode_returns_host_outputs_and_records_pairs(kind, make_host, tin
 
 
 def test_export_mode_is_the_reverse(tiny_rnn, tiny_ckb, token_ids):
-    model = get_interface_model(tiny_rnn, None, tiny_ckb)
+    model = get_interface_model(tiny_rnn, tiny_ckb)
     for p in model.parameters():
         p.requires_grad_(True)
     with torch.no_grad():
@@ -345,7 +387,7 @@ def test_export_mode_is_the_reverse(tiny_rnn, tiny_ckb, token_ids):
 
 
 def test_rnn_interface_mode_runs_the_recurrence(tiny_rnn, tiny_ckb, token_ids):
-    model = get_interface_model(tiny_rnn, None, tiny_ckb)
+    model = get_interface_model(tiny_rnn, tiny_ckb)
     wrapper = only_wrapper(model)
     block = wrapper.interfaces["default"]
     states, handle = capture_outputs(wrapper)
@@ -366,7 +408,7 @@ def test_rnn_interface_mode_runs_the_recurrence(tiny_rnn, tiny_ckb, token_ids):
 
 
 def test_cnn_window_interface_reads_end_padded_windows(tiny_cnn, tiny_ckb, token_ids):
-    model = get_interface_model(tiny_cnn, None, tiny_ckb)
+    model = get_interface_model(tiny_cnn, tiny_ckb)
     wrapper = only_wrapper(model)
     assert wrapper.window_size == 3 and model.interface_configs["default"].in_features == 3 * 16
     block = wrapper.interfaces["default"]
@@ -383,7 +425,7 @@ def test_cnn_window_interface_reads_end_padded_windows(tiny_cnn, tiny_ckb, token
 
 
 def test_mode_context_restores_and_rejects_unknown(tiny_rnn, tiny_ckb):
-    model = get_interface_model(tiny_rnn, None, tiny_ckb)
+    model = get_interface_model(tiny_rnn, tiny_ckb)
     assert model.context.mode == "interface"
     with pytest.raises(RuntimeError):
         with model.mode("host"):
@@ -402,7 +444,7 @@ def interface_logits(model, ids):
 
 @pytest.mark.parametrize("kind", ["rnn", "bert"])
 def test_save_and_load_gives_identical_outputs(kind, make_host, tiny_ckb, token_ids, tmp_path):
-    model = get_interface_model(make_host(kind), None, tiny_ckb)
+    model = get_interface_model(make_host(kind), tiny_ckb)
     expected = interface_logits(model, token_ids)
     model.save_pretrained(tmp_path)
     assert (tmp_path / INTERFACE_CONFIG_NAME).is_file() and (tmp_path / INTERFACE_WEIGHTS_NAME).is_file()
@@ -418,7 +460,7 @@ def test_save_and_load_gives_identical_outputs(kind, make_host, tiny_ckb, token_
 
 
 def test_loading_against_another_ckb_raises_unless_allowed(tiny_rnn, tiny_ckb, make_ckb, make_host, tmp_path):
-    get_interface_model(tiny_rnn, None, tiny_ckb).save_pretrained(tmp_path)
+    get_interface_model(tiny_rnn, tiny_ckb).save_pretrained(tmp_path)
     other = make_ckb(seed=1)
     with pytest.raises(CKBMismatchError, match=tiny_ckb.fingerprint()):
         InterfaceModel.from_pretrained(make_host("rnn"), other, str(tmp_path))
@@ -437,7 +479,7 @@ def test_loading_against_another_ckb_raises_unless_allowed(tiny_rnn, tiny_ckb, m
 def test_loading_against_a_ckb_of_another_width_always_raises(tiny_rnn, tiny_ckb, make_host, tmp_path):
     from hf_ckb import CKBConfig, CKBModel
 
-    get_interface_model(tiny_rnn, None, tiny_ckb).save_pretrained(tmp_path)
+    get_interface_model(tiny_rnn, tiny_ckb).save_pretrained(tmp_path)
     wide = CKBModel(CKBConfig(num_low_level=3, low_level_size=4, high_level_size=5, hidden_size=32))
     with pytest.raises(CKBMismatchError, match="width"):
         InterfaceModel.from_pretrained(make_host("rnn"), wide, str(tmp_path), allow_ckb_mismatch=True)
@@ -445,7 +487,7 @@ def test_loading_against_a_ckb_of_another_width_always_raises(tiny_rnn, tiny_ckb
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_corrupted_weights_raise_value_error(damage, tiny_rnn, tiny_ckb, make_host, tmp_path):
-    get_interface_model(tiny_rnn, None, tiny_ckb).save_pretrained(tmp_path)
+    get_interface_model(tiny_rnn, tiny_ckb).save_pretrained(tmp_path)
     path = tmp_path / INTERFACE_WEIGHTS_NAME
     data = path.read_bytes()
     path.write_bytes(b"\x00garbage" * 10 if damage == "garbage" else data[: len(data) // 2])
@@ -454,15 +496,15 @@ def test_corrupted_weights_raise_value_error(damage, tiny_rnn, tiny_ckb, make_ho
 
 
 def test_weights_of_another_interface_raise_value_error(tiny_rnn, tiny_cnn, tiny_ckb, make_host, tmp_path):
-    get_interface_model(tiny_rnn, None, tiny_ckb).save_pretrained(tmp_path / "rnn")
-    get_interface_model(tiny_cnn, None, tiny_ckb).save_pretrained(tmp_path / "cnn")
+    get_interface_model(tiny_rnn, tiny_ckb).save_pretrained(tmp_path / "rnn")
+    get_interface_model(tiny_cnn, tiny_ckb).save_pretrained(tmp_path / "cnn")
     (tmp_path / "rnn" / INTERFACE_WEIGHTS_NAME).write_bytes((tmp_path / "cnn" / INTERFACE_WEIGHTS_NAME).read_bytes())
     with pytest.raises(ValueError, match="do not fit"):
         InterfaceModel.from_pretrained(make_host("rnn"), tiny_ckb, str(tmp_path / "rnn"))
 
 
 def test_corrupted_config_raises_value_error(tiny_rnn, tiny_ckb, make_host, tmp_path):
-    get_interface_model(tiny_rnn, None, tiny_ckb).save_pretrained(tmp_path)
+    get_interface_model(tiny_rnn, tiny_ckb).save_pretrained(tmp_path)
     (tmp_path / INTERFACE_CONFIG_NAME).write_text('{"target_module": "gru", ')
     with pytest.raises(ValueError, match="corrupted"):
         InterfaceModel.from_pretrained(make_host("rnn"), tiny_ckb, str(tmp_path))
@@ -474,14 +516,36 @@ def test_corrupted_config_raises_value_error(tiny_rnn, tiny_ckb, make_host, tmp_
 def test_missing_folder_or_weights_raise_file_not_found(tiny_rnn, tiny_ckb, make_host, tmp_path):
     with pytest.raises(FileNotFoundError, match=INTERFACE_CONFIG_NAME):
         InterfaceModel.from_pretrained(make_host("rnn"), tiny_ckb, str(tmp_path / "nowhere"))
-    get_interface_model(tiny_rnn, None, tiny_ckb).save_pretrained(tmp_path)
+    get_interface_model(tiny_rnn, tiny_ckb).save_pretrained(tmp_path)
     (tmp_path / INTERFACE_WEIGHTS_NAME).unlink()
     with pytest.raises(FileNotFoundError, match=INTERFACE_WEIGHTS_NAME):
         InterfaceModel.from_pretrained(make_host("rnn"), tiny_ckb, str(tmp_path))
 
 
+@pytest.mark.parametrize("load", ["from_pretrained", "load_interface"])
+def test_loaded_interfaces_are_frozen_unless_is_trainable(load, tiny_rnn, tiny_ckb, make_host, tmp_path):
+    get_interface_model(tiny_rnn, tiny_ckb).save_pretrained(tmp_path)
+
+    def loaded(**kwargs):
+        if load == "from_pretrained":
+            return InterfaceModel.from_pretrained(make_host("rnn").train(), tiny_ckb, str(tmp_path), **kwargs)
+        model = get_interface_model(make_host("rnn").train(), tiny_ckb)
+        model.load_interface(str(tmp_path), "loaded", **kwargs)
+        return model
+
+    model = loaded()
+    block = only_wrapper(model).interfaces["default" if load == "from_pretrained" else "loaded"]
+    others = [b for name, b in only_wrapper(model).interfaces.items() if b is not block]
+    assert not any(p.requires_grad for p in block.parameters())  # PEFT's default: loaded for inference
+    assert not model.training and not block.training and not model.base_model.training
+    assert trainable_ids(model) == ids(tiny_ckb, *others)  # the shared CKB's flags are its own
+    model = loaded(is_trainable=True)
+    block = only_wrapper(model).interfaces["default" if load == "from_pretrained" else "loaded"]
+    assert trainable_ids(model) == ids(tiny_ckb, only_wrapper(model).interfaces) and block.training
+
+
 def test_several_named_interfaces(tiny_rnn, tiny_ckb, make_host, token_ids, tmp_path):
-    model = get_interface_model(tiny_rnn, None, tiny_ckb)
+    model = get_interface_model(tiny_rnn, tiny_ckb)
     first = interface_logits(model, token_ids)
     torch.manual_seed(5)
     model.add_interface("second", InterfaceConfig())
@@ -507,11 +571,57 @@ def test_several_named_interfaces(tiny_rnn, tiny_ckb, make_host, token_ids, tmp_
     assert torch.equal(interface_logits(loaded, token_ids), first)
 
 
+# --------------------------------------------------------------------------------------------- default targets
+def tiny_llama():
+    """A tiny Llama (the architecture of SmolLM2) with a sequence-classification head."""
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(0)
+    return LlamaForSequenceClassification(LlamaConfig(
+        vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, num_labels=2)).eval()
+
+
+@pytest.mark.parametrize("kind,path,kind_of_function,window", [
+    ("bert", "bert.encoder", "sequence", None),
+    ("gpt2", "transformer.h", "sequence", None),
+    ("llama", "model.layers", "sequence", None),
+    ("rnn", "gru", "recurrent", None),
+    ("cnn", "convs", "window", 3),
+    ("ann", "encoder", "sequence", None),
+])
+def test_default_target_follows_the_model_type(kind, path, kind_of_function, window, make_host, tiny_ckb):
+    host = tiny_llama() if kind == "llama" else make_host(kind)
+    config = get_interface_model(host, tiny_ckb).interface_configs["default"]
+    assert (config.target_module, config.function_kind, config.window_size) == (path, kind_of_function, window)
+    assert TRANSFORMERS_MODELS_TO_CKB_TARGET_MODULE_MAPPING[host.config.model_type][1] == kind_of_function
+
+
+def test_the_mapping_decides_the_default_target(tiny_bert, tiny_ckb, monkeypatch):
+    from transformers import BertModel
+
+    monkeypatch.setitem(TRANSFORMERS_MODELS_TO_CKB_TARGET_MODULE_MAPPING, "bert", ("encoder.layer.1", "sequence"))
+    model = get_interface_model(tiny_bert, tiny_ckb)
+    assert model.interface_configs["default"].target_module == "bert.encoder.layer.1"  # under the head's prefix
+    assert isinstance(tiny_bert.bert.encoder.layer[1], SequenceInterfaceLayer)
+    base = BertModel(tiny_bert.config).eval()  # a model without a head: the path is the entry itself
+    assert get_interface_model(base, tiny_ckb).interface_configs["default"].target_module == "encoder.layer.1"
+
+
+def test_an_unknown_model_type_asks_for_target_module(tiny_bert, tiny_ckb, monkeypatch):
+    monkeypatch.delitem(TRANSFORMERS_MODELS_TO_CKB_TARGET_MODULE_MAPPING, "bert")
+    with pytest.raises(ValueError, match=r"model_type 'bert'.*target_module.*Known model types: \[.*'gpt2'"):
+        get_interface_model(tiny_bert, tiny_ckb)
+    assert type(tiny_bert.bert.encoder).__name__ == "BertEncoder" and not tiny_bert._forward_pre_hooks
+    config = InterfaceConfig(target_module="bert.encoder", function_kind="sequence")  # what the error asks for
+    assert isinstance(get_interface_model(tiny_bert, tiny_ckb, config).base_model.bert.encoder, SequenceInterfaceLayer)
+
+
 # --------------------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("path", ["bert.nope", "bert.encoder.layer.7", "missing.module.path"])
 def test_wrong_target_module_names_the_path(path, tiny_bert, tiny_ckb):
     with pytest.raises(ValueError, match=path.replace(".", r"\.")):
-        get_interface_model(tiny_bert, InterfaceConfig(target_module=path), tiny_ckb)
+        get_interface_model(tiny_bert, tiny_ckb, InterfaceConfig(target_module=path))
     assert type(tiny_bert.bert.encoder).__name__ == "BertEncoder"
 
 
@@ -520,7 +630,7 @@ def test_widths_that_do_not_match_the_module_raise(field, value, found, tiny_rnn
     with torch.no_grad():
         before = tiny_rnn(input_ids=token_ids).logits
     with pytest.raises(ValueError, match=f"width {found}.*says {value}"):
-        get_interface_model(tiny_rnn, InterfaceConfig(**{field: value}), tiny_ckb)
+        get_interface_model(tiny_rnn, tiny_ckb, InterfaceConfig(**{field: value}))
     # a failed attach leaves the host as it was
     assert type(tiny_rnn.gru) is torch.nn.GRU and not tiny_rnn._forward_pre_hooks
     with torch.no_grad():
@@ -528,7 +638,7 @@ def test_widths_that_do_not_match_the_module_raise(field, value, found, tiny_rnn
 
 
 def test_matching_widths_are_accepted(tiny_rnn, tiny_ckb):
-    model = get_interface_model(tiny_rnn, InterfaceConfig(in_features=32, out_features=16), tiny_ckb)
+    model = get_interface_model(tiny_rnn, tiny_ckb, InterfaceConfig(in_features=32, out_features=16))
     assert model.interface_configs["default"].function_kind == "recurrent"
 
 
@@ -545,5 +655,5 @@ def test_window_without_window_size_raises():
 
 def test_heads_that_do_not_divide_the_ckb_width_raise(tiny_gpt2, tiny_ckb):
     with pytest.raises(ValueError, match="divisible"):
-        get_interface_model(tiny_gpt2, InterfaceConfig(num_heads=3), tiny_ckb)
+        get_interface_model(tiny_gpt2, tiny_ckb, InterfaceConfig(num_heads=3))
     assert len(tiny_gpt2.transformer.h) == 2 and type(tiny_gpt2.transformer.h[0]).__name__ == "GPT2Block"

@@ -11,29 +11,19 @@ from torch import nn
 from ..ckb import CKBModel
 from ..utils import atomic_file
 from .attention import CKBAttention
-from .config import INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME, InterfaceConfig
+from .config import INTERFACE_WEIGHTS_NAME, InterfaceConfig
+from .hub_io import interface_folder, upload_folder_to_hub
 from .layer import LAYER_CLASSES, MODES, InterfaceContext, InterfaceLayer, StackModule
+from .targets import default_target
 
 CAUSAL_MODEL_TYPES = {"gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "qwen2", "qwen3", "phi", "phi3",
                       "gemma", "gemma2", "gemma3_text", "olmo", "olmo2", "falcon", "bloom", "opt", "smollm3"}
+# What each parameter of an InterfaceModel is (see `InterfaceModel.named_parameters_by_role`).
+PARAMETER_ROLES = ("interface", "function", "ckb", "host")
 
 
 class CKBMismatchError(ValueError):
     """An interface was loaded against a CKB other than the one it was trained with."""
-
-
-def default_target(host: nn.Module) -> tuple[str, str, int | None]:
-    """`(module path, function kind, window size)` of the function an interface should imitate in `host`."""
-    if hasattr(host, "_ckb_target_module"):  # the paper's networks (hf_ckb.networks) declare it
-        return host._ckb_target_module, host._ckb_function_kind, getattr(host, "_ckb_window_size", None)
-    prefix = getattr(host, "base_model_prefix", "")
-    base = getattr(host, prefix, host) if prefix else host
-    for name in ("encoder", "layers", "h", "decoder"):
-        if hasattr(base, name):
-            path = f"{prefix}.{name}" if base is not host else name
-            return path, "sequence", None
-    raise ValueError(f"Cannot guess which function of {type(host).__name__} to imitate: "
-                     "set InterfaceConfig.target_module (and function_kind).")
 
 
 def is_causal(host: nn.Module) -> bool:
@@ -121,7 +111,8 @@ class InterfaceModel(nn.Module):
         return seen["widths"]
 
     def add_interface(self, name: str, config: InterfaceConfig) -> None:
-        """Attaches a new interface `name` (trainable, randomly initialised) and makes it the active one."""
+        """Attaches a new interface `name` (trainable, randomly initialised) and makes it the active one. As
+        PEFT's `add_adapter`, it freezes the host: only interfaces and the CKB are left trainable."""
         if name in self.interface_configs:
             raise ValueError(f"An interface named {name!r} already exists.")
         if config.target_module is None or config.function_kind is None:
@@ -149,6 +140,14 @@ class InterfaceModel(nn.Module):
         wrapper.add_interface(name, block)
         self.interface_configs[name] = config
         self.context.causal = config.causal
+        self._freeze_host_parameters()
+
+    def _freeze_host_parameters(self) -> None:
+        """What `get_peft_model` does to the base model: every host parameter (its imitated functions included) is
+        frozen; interfaces and the CKB keep their flags (a new interface's block is trainable)."""
+        groups = self.named_parameters_by_role()
+        for param in [*groups["host"].values(), *groups["function"].values()]:
+            param.requires_grad = False
 
     # ----------------------------------------------------------------------------------------------- using
     def interface_layers(self) -> list[InterfaceLayer]:
@@ -190,10 +189,32 @@ class InterfaceModel(nn.Module):
         """(prediction, target) pairs of the last forward in 'import' or 'export' mode."""
         return self.context.records
 
-    def freeze_host(self) -> None:
-        """Import setting: the host is frozen, the CKB and the interfaces train."""
+    def named_parameters_by_role(self) -> dict[str, dict[str, nn.Parameter]]:
+        """Every parameter (named as in `named_parameters()`, each once) under its role, found by visiting the
+        interface layers, never by name (a PEFT-wrapped host has `base_layer`s of its own): 'interface' (the
+        `CKBAttention` blocks), 'function' (each wrapper's `base_layer`, the imitated function, which trains on
+        export), 'ckb' (the shared CKB) and 'host' (the rest of the host: embeddings, head, LoRA weights...)."""
+        layers = self.interface_layers()
+        role_of = {}
+        # later roles win: a block inside another wrapper's function is an interface, the CKB is never a function
+        for role, modules in (("function", [layer.base_layer for layer in layers]),
+                              ("interface", [layer.interfaces for layer in layers]), ("ckb", [self.ckb])):
+            role_of.update((id(param), role) for module in modules for param in module.parameters())
+        groups = {role: {} for role in PARAMETER_ROLES}
         for name, param in self.named_parameters():
-            param.requires_grad = name.startswith("ckb.") or ".interfaces." in name
+            groups[role_of.get(id(param), "host")][name] = param
+        return groups
+
+    def freeze_host(self) -> None:
+        """Import setting: the host is frozen, the CKB and every interface train."""
+        for role, params in self.named_parameters_by_role().items():
+            for param in params.values():
+                param.requires_grad = role in ("ckb", "interface")
+
+    def interface_blocks(self, name: str | None = None) -> list[CKBAttention]:
+        """The `CKBAttention` blocks of interface `name` (of all interfaces if None)."""
+        return [block for layer in self.interface_layers() for block_name, block in layer.interfaces.items()
+                if name is None or block_name == name]
 
     def interface_parameters(self, name: str | None = None) -> dict[str, torch.Tensor]:
         """The parameters of interface `name` (all interfaces if None), keyed relative to their block."""
@@ -204,14 +225,21 @@ class InterfaceModel(nn.Module):
                     out.update({f"{block_name}.{k}": v for k, v in block.state_dict().items()})
         return out
 
+    def get_nb_trainable_parameters(self) -> tuple[int, int]:
+        """`(trainable, all)` parameter counts; a parameter shared by several modules (the CKB) counts once."""
+        params = list(self.parameters())  # deduplicated by identity
+        return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
     def print_trainable_parameters(self) -> None:
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in self.parameters())
+        """Prints the trainable and total parameter counts, as PEFT's `print_trainable_parameters`."""
+        trainable, total = self.get_nb_trainable_parameters()
         print(f"trainable params: {trainable:,d} || all params: {total:,d} || "
               f"trainable%: {100 * trainable / total:.4f}")
 
     def unload(self) -> nn.Module:
-        """Removes every interface and hook, putting the original modules back; returns the plain host."""
+        """Removes every interface and hook, putting the original modules back; returns the plain host. As with
+        PEFT's `unload`, the host's parameters keep their `requires_grad` flags (frozen when the interface was
+        attached)."""
         restored = set()  # wrappers already taken out with their ModuleList (a wrapped stack)
         for name, module in list(self.base_model.named_modules()):
             if isinstance(module, nn.ModuleList) and len(module) == 1 and isinstance(module[0], InterfaceLayer):
@@ -252,8 +280,6 @@ class InterfaceModel(nn.Module):
         """Pushes the interfaces (as `save_pretrained` writes them, not the host) to `repo_id`, under `subfolder`
         (e.g. `"interfaces/rnn"` in a bundle repo), creating the repo and the branch `revision` if needed. Returns
         the `CommitInfo`."""
-        from ..hub import upload_folder_to_hub
-
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp, interface_names)
             return upload_folder_to_hub(tmp, repo_id, path_in_repo=subfolder, revision=revision, private=private,
@@ -262,30 +288,39 @@ class InterfaceModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, host: nn.Module, ckb: CKBModel, directory: str, interface_name: str = "default",
-                        allow_ckb_mismatch: bool = False, *, subfolder: str | None = None,
-                        revision: str | None = None, token: str | None = None) -> "InterfaceModel":
+                        allow_ckb_mismatch: bool = False, *, is_trainable: bool = False,
+                        subfolder: str | None = None, revision: str | None = None,
+                        token: str | None = None) -> "InterfaceModel":
         """Attaches a saved interface to `host` against `ckb`; a CKB other than the recorded one is an error
         (`CKBMismatchError`) unless `allow_ckb_mismatch=True`. `directory` is a folder or a Hub repo id (only the
-        interface's two files in `subfolder` are downloaded, at `revision`)."""
-        from ..hub import interface_folder
+        interface's two files in `subfolder` are downloaded, at `revision`).
 
+        As in PEFT, the host is frozen and the loaded interface is frozen and in eval mode, for inference, unless
+        `is_trainable=True`. The CKB's flags are left as they are: it is shared with other interface models."""
         directory = interface_folder(directory, subfolder=subfolder, revision=revision, token=token)
         config = InterfaceConfig.from_pretrained(directory)
         check_ckb(config, ckb, directory, allow_ckb_mismatch)
         model = cls(host, ckb, config, interface_name)
-        model.load_interface_weights(interface_name, directory)
+        model._finish_loading(interface_name, directory, is_trainable)
         return model
 
     def load_interface(self, directory: str, interface_name: str, allow_ckb_mismatch: bool = False, *,
-                       subfolder: str | None = None, revision: str | None = None, token: str | None = None) -> None:
-        """Adds a saved interface (a folder or a Hub repo id, see `from_pretrained`) under `interface_name`."""
-        from ..hub import interface_folder
-
+                       is_trainable: bool = False, subfolder: str | None = None, revision: str | None = None,
+                       token: str | None = None) -> None:
+        """Adds a saved interface (a folder or a Hub repo id, see `from_pretrained`) under `interface_name`; frozen,
+        and the model put in eval mode, unless `is_trainable=True` (PEFT's `load_adapter`)."""
         directory = interface_folder(directory, subfolder=subfolder, revision=revision, token=token)
         config = InterfaceConfig.from_pretrained(directory)
         check_ckb(config, self.ckb, directory, allow_ckb_mismatch)
         self.add_interface(interface_name, config)
-        self.load_interface_weights(interface_name, directory)
+        self._finish_loading(interface_name, directory, is_trainable)
+
+    def _finish_loading(self, name: str, directory: str, is_trainable: bool) -> None:
+        self.load_interface_weights(name, directory)
+        if not is_trainable:
+            for block in self.interface_blocks(name):
+                block.requires_grad_(False)
+            self.eval()  # no dropout at inference, as PEFT's from_pretrained / load_adapter
 
     def load_interface_weights(self, name: str, directory: str) -> None:
         path = os.path.join(directory, INTERFACE_WEIGHTS_NAME)
@@ -323,9 +358,12 @@ def ckb_revision(ckb: CKBModel) -> str | None:
     return sha if sha and ckb.config.fingerprint == ckb.fingerprint() else None
 
 
-def get_interface_model(host: nn.Module, config: InterfaceConfig | None = None, ckb: CKBModel | None = None,
+def get_interface_model(host: nn.Module, ckb: CKBModel | None = None, config: InterfaceConfig | None = None,
                         interface_name: str = "default") -> InterfaceModel:
-    """Wraps `host` with a new interface to `ckb` (a fresh CKB with the paper's small sizes if None)."""
+    """Wraps `host` with a new interface to `ckb` (a fresh CKB with the paper's small sizes if None), freezing the
+    host as `peft.get_peft_model` freezes its base model: the interface and the CKB are what trains (import). The
+    argument order is that of `InterfaceModel(host, ckb, config)` and `InterfaceModel.from_pretrained(host, ckb,
+    path)`."""
     if ckb is None:
         from ..ckb import CKBConfig
 

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ..interface import InterfaceConfig, InterfaceModel
+from ..interface import InterfaceConfig, InterfaceLayer, InterfaceModel
 
 
 def prepare_export(source: InterfaceModel, target: nn.Module | None = None,
@@ -13,7 +13,8 @@ def prepare_export(source: InterfaceModel, target: nn.Module | None = None,
     `target` defaults to a freshly initialised network of the source host's architecture and config. Every
     parameter outside the imitated function whose name and shape match the source host (the embeddings and the
     classification head, which are not part of the simulated function, §2.2.3) is copied from the source and
-    stays frozen during export; the others train.
+    stays frozen during export; the others train. The trainable flags are set by
+    `CKBTrainingModule(..., mode="export")`: until then the target is frozen, as any host an interface is attached to.
     """
     host = source.base_model
     if target is None:
@@ -30,12 +31,14 @@ def prepare_export(source: InterfaceModel, target: nn.Module | None = None,
 
 @torch.no_grad()
 def copy_matching_outside_function(source: nn.Module, target: nn.Module) -> set[str]:
-    """Copies parameters that are not in a wrapped function (no '.base_layer.' / '.interfaces.' in the name) from
-    `source` to `target` where the names and shapes agree; returns the copied names (as named in `target`)."""
+    """Copies the parameters of `target` that are not in one of its interface layers (neither the wrapped function
+    nor an interface) from `source` where the names and shapes agree; returns the copied names (as named in
+    `target`). Layers are found by module identity, not by name: a PEFT-wrapped host has `base_layer`s of its own."""
     src = dict(source.named_parameters())
+    inside = {id(p) for module in target.modules() if isinstance(module, InterfaceLayer) for p in module.parameters()}
     copied = set()
     for name, param in target.named_parameters():
-        if ".base_layer." in name or ".interfaces." in name:
+        if id(param) in inside:
             continue
         if name in src and src[name].shape == param.shape:
             param.copy_(src[name])

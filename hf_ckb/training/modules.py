@@ -52,16 +52,18 @@ class CKBTrainingModule(nn.Module):
         self._cache_dtypes: dict[str, torch.dtype] = {}  # the dtype each host's function input had
 
     def set_trainable(self) -> None:
-        """Import: only the CKB and the interfaces. Export: only each target network's imitated function."""
+        """Import: only the CKB and the interfaces. Export: only each target network's imitated function, and the
+        host parameters `prepare_export` could not copy from the source. Parameters are told apart by the module
+        they belong to (`InterfaceModel.named_parameters_by_role`), so a PEFT-wrapped host is classified right."""
+        trains = ("ckb", "interface") if self.mode == "import" else ("function",)
         for net in self.networks.values():
-            for name, param in net.named_parameters():
-                in_function = ".base_layer." in name
-                in_interface = ".interfaces." in name or name.startswith("ckb.")
-                # export: the function trains; so do embeddings/head that could not be copied from the source
-                copied = getattr(net, "copied_from_source", None)
-                outside = not in_function and not in_interface and copied is not None and name.removeprefix(
-                    "base_model.") not in copied
-                param.requires_grad = in_interface if self.mode == "import" else (in_function or outside)
+            copied = getattr(net, "copied_from_source", None)
+            for role, params in net.named_parameters_by_role().items():
+                for name, param in params.items():
+                    # export: embeddings/head that could not be copied from the source train with the function
+                    uncopied = (self.mode == "export" and role == "host" and copied is not None
+                                and name.removeprefix("base_model.") not in copied)
+                    param.requires_grad = role in trains or uncopied
 
     def train(self, mode: bool = True):
         """Only what learns leaves eval mode: frozen hosts must give the same targets every pass (no dropout)."""
