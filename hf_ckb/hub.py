@@ -77,13 +77,13 @@ def push_bundle(directory: str, repo_id: str, *, revision: str | None = None, pr
     in the local `interface_config.json` files). The bundle's cards are (re)written with the real repo id unless a
     user edited them (`refresh_card=True` overwrites them). Returns the `CommitInfo` of the last commit.
     """
-    from .ckb import CKBModel
+    from .ckb import load_ckb
 
     root_files = sorted(f for f in os.listdir(directory) if os.path.isfile(os.path.join(directory, f)))
     ckb_files = [f for f in root_files if _CKB_FILE_RE.match(f)]
     if "config.json" not in ckb_files:
         raise FileNotFoundError(f"{directory!r} is not an hf_ckb bundle: it has no config.json (the CKB).")
-    fingerprint = CKBModel.from_pretrained(directory).fingerprint()
+    fingerprint = load_ckb(directory).fingerprint()
     api = HfApi(token=token)
     repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
     _ensure_branch(api, repo_id, revision)
@@ -212,10 +212,10 @@ def interface_folder(repo_id_or_dir: str, subfolder: str | None = None, revision
 def check_bundle(directory: str, allow_ckb_mismatch: bool = False) -> list[str]:
     """Checks every interface of the bundle in `directory` against its CKB without loading the hosts. Raises
     `CKBMismatchError` for a stale pairing unless `allow_ckb_mismatch`; returns the names of the stale ones."""
-    from .ckb import CKBModel
+    from .ckb import load_ckb
     from .interface.model import CKBMismatchError, check_ckb
 
-    ckb, stale = CKBModel.from_pretrained(directory), []
+    ckb, stale = load_ckb(directory), []
     for name in _local_names(directory, "interfaces"):
         folder = os.path.join(directory, "interfaces", name)
         try:

@@ -177,3 +177,4 @@ def test_the_ckb_package_does_not_import_the_hub_module():
         assert not any(name.startswith("hf_ckb.hub") for name in _hf_ckb_imports(path)), path.name
     for name in ("modeling_ckb.py", "configuration_ckb.py"):
         assert _hf_ckb_imports(package / name) <= {"hf_ckb.ckb.hub_io", "hf_ckb.ckb.configuration_ckb"}, name
+
