@@ -5,6 +5,7 @@ Importing the package registers the CKB (`model_type="ckb"`) and the paper's net
 
 from transformers import AutoConfig, AutoModel
 
+from .bundle import Bundle
 from .ckb import CKBConfig, CKBIntegrityError, CKBModel
 from .interface import (CKBMismatchError, InterfaceConfig, InterfaceModel, get_interface_model)
 from .networks import *  # noqa: F403  (registers the paper's networks with the Auto classes)
@@ -14,5 +15,5 @@ AutoConfig.register("ckb", CKBConfig, exist_ok=True)
 AutoModel.register(CKBConfig, CKBModel, exist_ok=True)
 
 __version__ = "0.1.0"
-__all__ = ["CKBConfig", "CKBModel", "CKBIntegrityError", "CKBMismatchError", "InterfaceConfig", "InterfaceModel",
-           "get_interface_model", *_networks_all]
+__all__ = ["Bundle", "CKBConfig", "CKBModel", "CKBIntegrityError", "CKBMismatchError", "InterfaceConfig",
+           "InterfaceModel", "get_interface_model", *_networks_all]

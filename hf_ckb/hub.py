@@ -2,8 +2,11 @@
 networks, see `hf_ckb.bundle`) to one repo and pull it back, whole or network by network.
 
     push_bundle("my-bundle", "org/my-ckb")                      # hf-ckb push my-bundle org/my-ckb
-    bundle = load_bundle_from_hub("org/my-ckb", revision=None)  # hf-ckb pull org/my-ckb --output-dir DIR
-    bundle = load_bundle_from_hub("org/my-ckb", interfaces=["rnn"])
+    path = download_bundle("org/my-ckb", revision=None)         # hf-ckb pull org/my-ckb --output-dir DIR
+    path = download_bundle("org/my-ckb", interfaces=["rnn"])
+
+`hf_ckb.Bundle.push_to_hub` / `Bundle.from_pretrained(repo_id)` do the same for a loaded bundle; this module only
+moves files (it loads no model but the CKB whose fingerprint it records).
 
 The single pieces push and pull with their own classes: `CKBModel.push_to_hub` / `CKBModel.from_pretrained(repo_id,
 revision=...)` (also through `AutoModel`), `InterfaceModel.push_to_hub(repo_id, subfolder=...)` /
@@ -22,47 +25,19 @@ import shutil
 import tempfile
 
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download, snapshot_download
-from huggingface_hub.errors import EntryNotFoundError, HFValidationError
-from huggingface_hub.utils import validate_repo_id
 
 from .ckb.hub_io import push_ckb  # noqa: F401  (re-exported: the Hub I/O of a CKB lives with it)
 from .ckb.modeling_ckb import loaded_commit  # noqa: F401  (re-exported)
-from .interface import INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME, InterfaceConfig
+from .interface import INTERFACE_CONFIG_NAME, InterfaceConfig
+from .interface.hub_io import ensure_branch as _ensure_branch
+from .interface.hub_io import interface_folder, is_repo_id, upload_folder_to_hub  # noqa: F401  (re-exported)
+from .layout import RESULTS_NAME, SUBFOLDERS, bundle_names, check_layout
 from .model_cards import CARD_NAME, exported_card_from_bundle, write_bundle_cards, write_card
 
-BUNDLE_FOLDERS = ("interfaces", "hosts", "exported")
+BUNDLE_FOLDERS = SUBFOLDERS
 _CKB_FILE_RE = re.compile(r"^(config\.json|model(-\d+-of-\d+)?\.safetensors(\.index\.json)?|(configuration|modeling)"
                           r"_ckb\.py)$")
-_ROOT_FILES = ("results.json", CARD_NAME)
-
-
-def is_repo_id(name: str) -> bool:
-    """Whether `name` reads as a Hub repo id ('namespace/name') rather than a local path."""
-    if not isinstance(name, str) or name.count("/") != 1 or name.startswith((".", "~")) or os.path.exists(name):
-        return False
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
-
-
-def upload_folder_to_hub(folder: str, repo_id: str, *, path_in_repo: str | None = None, revision: str | None = None,
-                         private: bool | None = None, token: str | None = None, commit_message: str = "Upload",
-                         commit_description: str | None = None, create_pr: bool = False,
-                         allow_patterns: list[str] | None = None, delete_patterns: list[str] | None = None):
-    """Creates `repo_id` (and branch `revision`) when missing, then uploads `folder` in one commit."""
-    api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
-    _ensure_branch(api, repo_id, revision, create_pr)
-    return api.upload_folder(folder_path=folder, repo_id=repo_id, path_in_repo=path_in_repo, revision=revision,
-                             commit_message=commit_message, commit_description=commit_description,
-                             create_pr=create_pr, allow_patterns=allow_patterns, delete_patterns=delete_patterns)
-
-
-def _ensure_branch(api: HfApi, repo_id: str, revision: str | None, create_pr: bool = False) -> None:
-    if revision is not None and not create_pr and not revision.startswith("refs/"):
-        api.create_branch(repo_id, branch=revision, exist_ok=True)
+_ROOT_FILES = (RESULTS_NAME, CARD_NAME)
 
 
 # ----------------------------------------------------------------------------------------------------- pushing
@@ -71,7 +46,7 @@ def push_bundle(directory: str, repo_id: str, *, revision: str | None = None, pr
     """
     Pushes the bundle in `directory` to `repo_id` (created if missing), at branch `revision` (created from main if
     missing). The repo then mirrors the bundle: files of `interfaces/`, `hosts/`, `exported/` that the bundle no
-    longer has are deleted; anything else in `directory` (e.g. training runs) is not uploaded.
+    longer has are deleted; anything else in `directory` (its `checkpoints/`, for one) is not uploaded.
 
     Two commits: the CKB first, then everything else with each interface's `ckb_revision` set to that commit (also
     in the local `interface_config.json` files). The bundle's cards are (re)written with the real repo id unless a
@@ -79,10 +54,9 @@ def push_bundle(directory: str, repo_id: str, *, revision: str | None = None, pr
     """
     from .ckb import load_ckb
 
+    check_layout(directory)
     root_files = sorted(f for f in os.listdir(directory) if os.path.isfile(os.path.join(directory, f)))
     ckb_files = [f for f in root_files if _CKB_FILE_RE.match(f)]
-    if "config.json" not in ckb_files:
-        raise FileNotFoundError(f"{directory!r} is not an hf_ckb bundle: it has no config.json (the CKB).")
     fingerprint = load_ckb(directory).fingerprint()
     api = HfApi(token=token)
     repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
@@ -96,14 +70,14 @@ def push_bundle(directory: str, repo_id: str, *, revision: str | None = None, pr
     folders = [f"{sub}/**" for sub in BUNDLE_FOLDERS]
     return api.upload_folder(folder_path=directory, repo_id=repo_id, revision=revision, commit_message=message,
                              allow_patterns=ckb_files + list(_ROOT_FILES) + folders,
-                             delete_patterns=folders + ["results.json"])
+                             delete_patterns=folders + [RESULTS_NAME])
 
 
 def _record_ckb_revision(api: HfApi, directory: str, repo_id: str, fingerprint: str, sha: str) -> None:
     """Sets `ckb_revision` of the bundle's interfaces trained with this CKB, keeping a recorded commit of `repo_id`
     that holds the same CKB."""
     checked: dict[str, bool] = {sha: True}
-    for name in _local_names(directory, "interfaces"):
+    for name in bundle_names(directory, "interfaces"):
         folder = os.path.join(directory, "interfaces", name)
         config = InterfaceConfig.from_pretrained(folder)
         if config.ckb_fingerprint != fingerprint:
@@ -148,10 +122,14 @@ def download_bundle(repo_id: str, revision: str | None = None, interfaces: list[
     """Downloads a bundle (all of it, or the CKB plus the given `interfaces` and their hosts) into the Hub cache or
     `local_dir`; returns the folder. Raises `RepositoryNotFoundError`/`RevisionNotFoundError` from the Hub, and
     `FileNotFoundError` for a repo that is not a bundle or lacks a requested interface."""
-    return _download(repo_id, revision, interfaces, local_dir, token, cache_dir)[0]
+    return fetch_bundle(repo_id, revision, interfaces, local_dir, token, cache_dir)[0]
 
 
-def _download(repo_id, revision, interfaces, local_dir, token, cache_dir) -> tuple[str, str]:
+def fetch_bundle(repo_id: str, revision: str | None = None, interfaces: list[str] | None = None,
+                 local_dir: str | None = None, token: str | None = None,
+                 cache_dir: str | None = None) -> tuple[str, str]:
+    """`download_bundle`, returning `(folder, commit sha)`: a branch name is resolved once, so every file comes
+    from the same commit even if the branch moves meanwhile."""
     info = HfApi(token=token).model_info(repo_id, revision=revision)
     files = [s.rfilename for s in info.siblings or []]
     where = f"{repo_id} (revision {revision or 'main'})"
@@ -171,44 +149,6 @@ def _download(repo_id, revision, interfaces, local_dir, token, cache_dir) -> tup
     return path, info.sha
 
 
-def load_bundle_from_hub(repo_id: str, revision: str | None = None, interfaces: list[str] | None = None,
-                         allow_ckb_mismatch: bool = False, token: str | None = None, cache_dir: str | None = None):
-    """Downloads (see `download_bundle`) and loads a bundle: the CKB with every interface (or only `interfaces`)
-    attached to its host, tokenizers, exported networks and results. A stale pairing raises `CKBMismatchError`
-    unless `allow_ckb_mismatch=True`. The returned `Bundle` records `repo_id` and the commit sha (`revision`)."""
-    from .bundle import load_bundle
-
-    path, sha = _download(repo_id, revision, interfaces, None, token, cache_dir)
-    bundle = load_bundle(path, allow_ckb_mismatch=allow_ckb_mismatch, interfaces=interfaces)
-    bundle.repo_id, bundle.revision = repo_id, sha
-    return bundle
-
-
-def interface_folder(repo_id_or_dir: str, subfolder: str | None = None, revision: str | None = None,
-                     token: str | None = None) -> str:
-    """The local folder of a saved interface: `repo_id_or_dir/subfolder` for a folder; for a Hub repo id, the
-    interface's two files are downloaded (at `revision`) and their cache folder returned."""
-    subfolder = (subfolder or "").strip("/")
-    if os.path.isdir(repo_id_or_dir) or not is_repo_id(repo_id_or_dir):  # a missing folder fails when read
-        if revision is not None:
-            raise ValueError(f"{repo_id_or_dir!r} is a local path: revision={revision!r} only applies to repo ids.")
-        return os.path.join(repo_id_or_dir, subfolder) if subfolder else repo_id_or_dir
-    path = None
-    for filename in (INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME):
-        try:
-            path = hf_hub_download(repo_id_or_dir, filename, subfolder=subfolder or None, revision=revision,
-                                   token=token)
-        except EntryNotFoundError as err:
-            files = HfApi(token=token).list_repo_files(repo_id_or_dir, revision=revision)
-            found = sorted(f.rsplit("/", 1)[0] for f in files if f.endswith("/" + INTERFACE_CONFIG_NAME))
-            found += ["(the repo root)"] if INTERFACE_CONFIG_NAME in files else []
-            raise FileNotFoundError(
-                f"{repo_id_or_dir} (revision {revision or 'main'}) has no interface in "
-                f"{subfolder or 'the repo root'!r} ({filename} is missing); interfaces there: {found or 'none'}."
-            ) from err
-    return os.path.dirname(path)
-
-
 def check_bundle(directory: str, allow_ckb_mismatch: bool = False) -> list[str]:
     """Checks every interface of the bundle in `directory` against its CKB without loading the hosts. Raises
     `CKBMismatchError` for a stale pairing unless `allow_ckb_mismatch`; returns the names of the stale ones."""
@@ -216,7 +156,7 @@ def check_bundle(directory: str, allow_ckb_mismatch: bool = False) -> list[str]:
     from .interface.model import CKBMismatchError, check_ckb
 
     ckb, stale = load_ckb(directory), []
-    for name in _local_names(directory, "interfaces"):
+    for name in bundle_names(directory, "interfaces"):
         folder = os.path.join(directory, "interfaces", name)
         try:
             check_ckb(InterfaceConfig.from_pretrained(folder), ckb, folder, allow_mismatch=False)
@@ -227,18 +167,11 @@ def check_bundle(directory: str, allow_ckb_mismatch: bool = False) -> list[str]:
     return stale
 
 
-def _local_names(directory: str, sub: str) -> list[str]:
-    root = os.path.join(directory, sub)
-    marker = INTERFACE_CONFIG_NAME if sub == "interfaces" else "config.json"
-    return sorted(n for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, marker))) \
-        if os.path.isdir(root) else []
-
-
 def _repo_names(files: list[str], sub: str) -> list[str]:
     marker = INTERFACE_CONFIG_NAME if sub == "interfaces" else "config.json"
     return sorted({f.split("/")[1] for f in files if f.startswith(sub + "/") and f.count("/") == 2
                    and f.endswith("/" + marker)})
 
 
-__all__ = ["check_bundle", "download_bundle", "interface_folder", "is_repo_id", "load_bundle_from_hub",
-           "loaded_commit", "push_bundle", "push_ckb", "push_exported", "upload_folder_to_hub"]
+__all__ = ["check_bundle", "download_bundle", "fetch_bundle", "interface_folder", "is_repo_id", "loaded_commit",
+           "push_bundle", "push_ckb", "push_exported", "upload_folder_to_hub"]

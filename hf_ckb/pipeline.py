@@ -1,29 +1,35 @@
 """The steps a user runs, as functions shared by the CLI and the quickstart: fine-tune a network, import networks
-into one CKB, export an interface into a fresh network, and score networks and their ensemble."""
+into one CKB, export an interface into a fresh network, and score networks and their ensemble.
 
+Import and export write a bundle (`hf_ckb.bundle`) to their `output_dir`, with the Trainer's checkpoints in
+`output_dir/checkpoints/<run>/` (`resume=True` continues from the last one)."""
+
+import copy
 import os
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
+from .bundle import Bundle
 from .ckb import CKBConfig, CKBModel
 from .data.loading import labelled_collator, labelled_predictions, pad_and_concat
 from .interface import InterfaceConfig, InterfaceModel
-from .training import CKBTrainer, CKBTrainingModule, ckb_training_args, prepare_export
+from .interface.standalone import standalone_network
+from .layout import checkpoints_dir, is_bundle
+from .training import CKBTrainer, CKBTrainingModule, ckb_training_args, evaluate_network, prepare_export
+from .training.arguments import run_arguments
 from .training.trainer import accuracy
 
 
 def finetune(model, tokenizer, train, validation, output_dir: str, epochs: float = 2, learning_rate: float = 1e-3,
              batch_size: int = 32, seed: int = 0):
     """Trains `model` on labelled `train` with the stock `Trainer` (best validation epoch kept) and saves it with
-    its tokenizer to `output_dir`. Returns the model in eval mode."""
-    args = TrainingArguments(output_dir, num_train_epochs=epochs, learning_rate=learning_rate, weight_decay=0.01,
-                             per_device_train_batch_size=batch_size, per_device_eval_batch_size=128,
-                             eval_strategy="epoch", save_strategy="epoch", save_total_limit=1,
-                             load_best_model_at_end=True, metric_for_best_model="accuracy", report_to="none",
-                             seed=seed, logging_steps=100, save_only_model=True,
-                             dataloader_pin_memory=False)
+    its tokenizer to `output_dir` (a plain `from_pretrained` folder; checkpoints in `output_dir/checkpoints/`).
+    Returns the model in eval mode."""
+    args = run_arguments(checkpoints_dir(output_dir, "finetune"), epochs=epochs, learning_rate=learning_rate,
+                         batch_size=batch_size, seed=seed, save_total_limit=1, save_only_model=True)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
                       data_collator=labelled_collator(tokenizer, train), processing_class=tokenizer,
                       compute_metrics=lambda p: {"accuracy": accuracy(*labelled_predictions(p.predictions,
@@ -38,8 +44,9 @@ def import_networks(hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: 
                     learning_rate: float = 1e-3, batch_size: int = 32, loss: str = "nmse", eval_steps: int = 200,
                     seed: int = 0, resume: bool = False, teacher_cache_bytes: int | None = None) -> CKBTrainingModule:
     """Jointly imports `hosts` (name -> model) into one CKB (Eq. 16-18), each on its own unlabelled `train_sets`
-    inputs, keeping the checkpoint with the best min validation accuracy (Eq. A.1). Saves `ckb/` and
-    `interfaces/<name>/` to `output_dir`. The frozen hosts' outputs are cached after the first epoch when the
+    inputs, keeping the checkpoint with the best min validation accuracy (Eq. A.1). Writes the bundle `output_dir`
+    (the CKB, `interfaces/<name>/`, `hosts/<name>/` with each tokenizer). Returns the training module, whose
+    `networks[name]` is each host with its interface. The frozen hosts' outputs are cached after the first epoch when the
     training sets fit in `teacher_cache_bytes` (default 1 GiB; 0 disables), see `hf_ckb.training.cache`."""
     torch.manual_seed(seed)
     ckb = ckb or CKBModel(CKBConfig())
@@ -47,22 +54,38 @@ def import_networks(hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: 
     nets = {name: InterfaceModel(host.eval(), ckb, configs.get(name) or InterfaceConfig()) for name, host in hosts.items()}
     module = CKBTrainingModule(ckb, nets, "import", loss=loss)
     cache = {} if teacher_cache_bytes is None else {"teacher_cache_bytes": teacher_cache_bytes}
-    _train(module, tokenizers, train_sets, eval_sets, output_dir, "import", steps, learning_rate, batch_size,
-           eval_steps, seed, resume, **cache)
+    _train(module, tokenizers, train_sets, eval_sets, checkpoints_dir(output_dir, "import"), "import", steps,
+           learning_rate, batch_size, eval_steps, seed, resume, **cache)
+    Bundle(ckb, interfaces=dict(module.networks), tokenizers=tokenizers).save_pretrained(output_dir)
     return module
 
 
 def export_network(source: InterfaceModel, name: str, tokenizer, train, validation, output_dir: str,
                    target=None, steps: int = 600, learning_rate: float = 1e-3, batch_size: int = 32,
-                   loss: str = "nmse", eval_steps: int = 200, seed: int = 0, resume: bool = False):
+                   loss: str = "nmse", eval_steps: int = 200, seed: int = 0, resume: bool = False) -> nn.Module:
     """Exports the interface of `source` into `target` (default: a fresh network of the source's architecture,
-    embeddings and head copied), keeping the checkpoint with the best validation accuracy. Saves the standalone
-    network to `output_dir/networks/<name>/` and returns the export module."""
+    embeddings and head copied), keeping the checkpoint with the best validation accuracy. Returns the exported
+    standalone network (PEFT's `merge_and_unload` role: a plain model, no interface, eval mode).
+
+    Writes `exported/<name>/` (with the tokenizer) into the bundle `output_dir`; a folder that is not a bundle yet
+    becomes one (the source's CKB, interface and host are written too)."""
     torch.manual_seed(seed)
     module = CKBTrainingModule(source.ckb, {name: prepare_export(source, target)}, "export", loss=loss)
-    _train(module, {name: tokenizer}, {name: train}, {name: validation}, output_dir, "export", steps,
-           learning_rate, batch_size, eval_steps, seed, resume)
-    return module
+    _train(module, {name: tokenizer}, {name: train}, {name: validation}, checkpoints_dir(output_dir, f"export-{name}"),
+           "export", steps, learning_rate, batch_size, eval_steps, seed, resume)
+    exported = standalone_network(module.networks[name])
+    interfaces = {} if is_bundle(output_dir) else {name: source}
+    Bundle(source.ckb, interfaces=interfaces, exported={name: exported},
+           tokenizers={name: tokenizer}).save_pretrained(output_dir)
+    return exported
+
+
+def evaluate_export(source: InterfaceModel, exported: nn.Module, name: str, tokenizer, dataset) -> dict[str, float]:
+    """The exported network's accuracy on a labelled `dataset` and the fidelity of its function to the interface of
+    `source` it learned from (cosine, rel. L2). `exported` is not changed (a copy is wrapped)."""
+    target = prepare_export(source, copy.deepcopy(exported))
+    module = CKBTrainingModule(source.ckb, {name: target}, "export")
+    return evaluate_network(module, name, dataset, labelled_collator(tokenizer, dataset), 128)
 
 
 def _train(module, tokenizers, train_sets, eval_sets, output_dir, mode, steps, learning_rate, batch_size,
@@ -75,7 +98,6 @@ def _train(module, tokenizers, train_sets, eval_sets, output_dir, mode, steps, l
                              logging_steps=max(eval_steps // 4, 1), **extra_args)
     trainer = CKBTrainer(module, args, train_datasets=train_sets, eval_datasets=eval_sets, tokenizers=tokenizers)
     trainer.train(resume_from_checkpoint=resume or None)
-    trainer.save_model(output_dir)
     return trainer
 
 
@@ -91,6 +113,12 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 128) -> tuple[to
         logits.append(out.logits.cpu())
         labels.append(batch["labels"])
     return pad_and_concat(logits), pad_and_concat(labels)
+
+
+def model_accuracy(model, tokenizer, dataset, batch_size: int = 128) -> float:
+    """Accuracy of a plain classifier (or an `InterfaceModel` in its current mode) on a tokenized labelled
+    dataset, on the model's device; per-token labels are scored at their labelled positions."""
+    return accuracy(*labelled_predictions(*predict_logits(model, tokenizer, dataset, batch_size)))
 
 
 def ensemble_accuracy(members: list[tuple]) -> float:

@@ -9,19 +9,20 @@ from transformers import DataCollatorWithPadding
 
 from .data import load_rotten_tomatoes, tokenize_dataset, train_tokenizer
 from .networks import CNNConfig, CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification
-from .bundle import save_bundle
-from .pipeline import ensemble_accuracy, export_network, finetune, import_networks, predict_logits
+from .bundle import update_results
+from .layout import CHECKPOINTS
+from .pipeline import ensemble_accuracy, evaluate_export, export_network, finetune, import_networks, model_accuracy
 from .training import evaluate_network
-from .training.trainer import accuracy
 
 
 def run_quickstart(output_dir: str = "ckb-quickstart", finetune_epochs: float = 2, import_steps: int = 600,
                    export_steps: int = 600, max_length: int = 64, seed: int = 0, limit: int | None = None) -> dict:
     """Fine-tunes the RNN and CNN, imports both into one CKB, exports the fused knowledge into a fresh RNN, prints
-    the table and writes a bundle (`hf_ckb.bundle`: CKB, interfaces, teachers, exported RNN, results.json) to
-    `output_dir`, with the training runs' checkpoints in `output_dir/runs/`. `limit` keeps only that many training examples (for smoke runs)."""
+    the table and writes a bundle (`hf_ckb.bundle`: the CKB, interfaces/, hosts/ (the teachers), exported/rnn/,
+    results.json, the card) to `output_dir`, with the training runs' checkpoints in `output_dir/checkpoints/`.
+    `limit` keeps only that many training examples (for smoke runs)."""
     start = time.time()
-    runs = os.path.join(output_dir, "runs")
+    runs = os.path.join(output_dir, CHECKPOINTS)
     torch.manual_seed(seed)
     raw = load_rotten_tomatoes(seed=seed)
     if limit:
@@ -36,22 +37,21 @@ def run_quickstart(output_dir: str = "ckb-quickstart", finetune_epochs: float = 
     }
     for name, model in teachers.items():
         print(f"\n== Fine-tuning the {name.upper()} teacher")
-        finetune(model, tokenizer, data["train"], data["validation"], os.path.join(runs, "teachers", name),
+        finetune(model, tokenizer, data["train"], data["validation"], os.path.join(runs, f"teacher-{name}"),
                  epochs=finetune_epochs, seed=seed)
-    teacher_acc = {name: accuracy(*_argmax(predict_logits(m, tokenizer, data["test"]))) for name, m in teachers.items()}
+    teacher_acc = {name: model_accuracy(m, tokenizer, data["test"]) for name, m in teachers.items()}
 
     print("\n== Importing both networks into one CKB")
     both = {name: tokenizer for name in teachers}
     module = import_networks(teachers, both, {n: data["train"] for n in teachers},
-                             {n: data["validation"] for n in teachers}, os.path.join(runs, "import"),
-                             steps=import_steps, seed=seed)
+                             {n: data["validation"] for n in teachers}, output_dir, steps=import_steps, seed=seed)
     collator = DataCollatorWithPadding(tokenizer)
     backed = {name: evaluate_network(module, name, data["test"], collator, 128) for name in teachers}
 
     print("\n== Exporting the fused knowledge into a fresh RNN")
     exported = export_network(module.networks["rnn"], "rnn", tokenizer, data["train"], data["validation"],
-                              os.path.join(runs, "export"), steps=export_steps, seed=seed)
-    export_metrics = evaluate_network(exported, "rnn", data["test"], collator, 128)
+                              output_dir, steps=export_steps, seed=seed)
+    export_metrics = evaluate_export(module.networks["rnn"], exported, "rnn", tokenizer, data["test"])
 
     results = {
         "teacher_accuracy": teacher_acc,
@@ -65,17 +65,11 @@ def run_quickstart(output_dir: str = "ckb-quickstart", finetune_epochs: float = 
                    "selection": "max-min validation accuracy (Eq. A.1)"},
         "seconds": round(time.time() - start, 1),
     }
-    save_bundle(output_dir, module.ckb, dict(module.networks), exported=dict(exported.networks),
-                tokenizers={"rnn": tokenizer, "cnn": tokenizer}, results=results)
+    update_results(output_dir, results)  # the card now shows the figures
     print("\n" + format_table(results))
     print(f"\nSaved the bundle to {output_dir}/: the CKB (config.json, model.safetensors), interfaces/, hosts/ "
-          f"(the teachers), exported/rnn/, results.json; training runs in {runs}/ ({results['seconds']:.0f} s)")
+          f"(the teachers), exported/rnn/, results.json; checkpoints in {runs}/ ({results['seconds']:.0f} s)")
     return results
-
-
-def _argmax(logits_labels):
-    logits, labels = logits_labels
-    return logits.argmax(-1), labels
 
 
 def format_table(results: dict) -> str:

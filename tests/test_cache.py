@@ -71,7 +71,7 @@ def test_batches_that_would_not_rebuild_are_not_stored():
 
 
 def test_size_estimates(make_host, make_ckb):
-    nets = {kind: get_interface_model(make_host(kind), None, make_ckb()) for kind in ("rnn", "cnn", "ann")}
+    nets = {kind: get_interface_model(make_host(kind), make_ckb()) for kind in ("rnn", "cnn", "ann")}
     widths = {kind: row_widths(net.interface_configs["default"]) for kind, net in nets.items()}
     assert widths == {"rnn": (16, 16), "cnn": (16, 16), "ann": (16, 16)}  # one stored row, not the cell's/window's
     assert estimate_bytes({"rnn": 10, "cnn": 5}, widths, torch.bfloat16) == 15 * 32 * 2
@@ -96,7 +96,7 @@ def test_cached_step_equals_the_uncached_step(kind, make_host, make_ckb, tiny_to
     """A batch served from a float32 cache gives the same loss and gradients as running the host (bit for bit on
     CPU); the host is not called."""
     ckb = make_ckb()
-    module = CKBTrainingModule(ckb, {kind: get_interface_model(make_host(kind), None, ckb)})
+    module = CKBTrainingModule(ckb, {kind: get_interface_model(make_host(kind), ckb)})
     module.train()
     cache = module.enable_teacher_cache(10**7, torch.float32)
     ds = JointDataset({kind: make_token_dataset(6, seed=0)})
@@ -124,7 +124,7 @@ def test_cached_step_equals_the_uncached_step(kind, make_host, make_ckb, tiny_to
 
 def test_mixed_batches_run_the_host_and_fill_the_cache(make_host, make_ckb):
     ckb = make_ckb()
-    module = CKBTrainingModule(ckb, {"rnn": get_interface_model(make_host("rnn"), None, ckb)})
+    module = CKBTrainingModule(ckb, {"rnn": get_interface_model(make_host("rnn"), ckb)})
     cache = module.enable_teacher_cache(10**7)
     ids = torch.randint(2, 50, (2, 5))
     module(rnn={"input_ids": ids, "attention_mask": torch.ones_like(ids), "index": torch.tensor([0, 1])})
@@ -136,7 +136,7 @@ def test_mixed_batches_run_the_host_and_fill_the_cache(make_host, make_ckb):
 
 def test_cache_needs_import_mode_and_frozen_hosts(make_host, make_ckb):
     ckb = make_ckb()
-    source = get_interface_model(make_host("rnn"), None, ckb)
+    source = get_interface_model(make_host("rnn"), ckb)
     export = CKBTrainingModule(ckb, {"rnn": prepare_export(source)}, mode="export")
     with pytest.raises(AssertionError, match="import mode"):
         export.enable_teacher_cache(10**6)
@@ -149,7 +149,7 @@ def test_cache_needs_import_mode_and_frozen_hosts(make_host, make_ckb):
 # --------------------------------------------------------------------------------------------- the Trainer
 def train(make_host, make_ckb, tokenizer, make_token_dataset, tmp_path, **cache_args):
     ckb = make_ckb()
-    module = CKBTrainingModule(ckb, {k: get_interface_model(make_host(k), None, ckb) for k in ("rnn", "ann")})
+    module = CKBTrainingModule(ckb, {k: get_interface_model(make_host(k), ckb) for k in ("rnn", "ann")})
     args = ckb_training_args(str(tmp_path), "import", max_steps=12, per_device_train_batch_size=8, disable_tqdm=True,
                              learning_rate=1e-2, seed=0, data_seed=0, use_cpu=True, logging_steps=1000, **cache_args)
     trainer = CKBTrainer(module, args, train_datasets={k: make_token_dataset(24, seed=i) for i, k in
@@ -180,7 +180,7 @@ def test_trainer_caches_by_default_and_matches_an_uncached_run(tiny_tokenizer, m
 def test_auto_dtype_falls_back_to_bfloat16_then_off(tiny_tokenizer, make_host, make_ckb, tmp_path,
                                                     make_token_dataset):
     ckb = make_ckb()
-    module = CKBTrainingModule(ckb, {"rnn": get_interface_model(make_host("rnn"), None, ckb)})
+    module = CKBTrainingModule(ckb, {"rnn": get_interface_model(make_host("rnn"), ckb)})
     data = {"rnn": make_token_dataset(10, seed=0)}
     tokens = count_tokens(data["rnn"])
     for budget, expected in ((tokens * 32 * 4, "float32"), (tokens * 32 * 2, "bfloat16"), (tokens * 32, None)):

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import BertConfig, BertForSequenceClassification, TrainerCallback
 
-from hf_ckb import InterfaceConfig, InterfaceModel
+from hf_ckb import Bundle, InterfaceConfig, InterfaceModel
 from hf_ckb.networks import (CNNConfig, CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification,
                              RNNForTokenClassification)
 from hf_ckb.training import (DistillationModule, adapt_interface, distill, distillation_loss,
@@ -202,13 +202,14 @@ def test_the_best_checkpoint_is_restored_not_the_last(rt, tmp_path):
     assert callback.evaluations[-1][1] == 0.0  # the spoiled last step
     best = max(callback.evaluations, key=lambda e: e[1])  # the first of equals, as the Trainer keeps it
     assert best[0] < 4
-    state = json.loads((tmp_path / "checkpoint-4" / "trainer_state.json").read_text())
+    runs = tmp_path / "checkpoints" / "distill"  # the run's checkpoints, apart from the saved student
+    state = json.loads((runs / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["best_model_checkpoint"].endswith(f"checkpoint-{best[0]}")
     for name, param in student.named_parameters():
         torch.testing.assert_close(param, best[2][f"student.{name}"], rtol=0, atol=0, msg=name)
     assert not torch.equal(student.classifier.weight, callback.evaluations[-1][2]["student.classifier.weight"])
     # checkpoints hold only the trainable tensors
-    saved = load_file(os.path.join(tmp_path, f"checkpoint-{best[0]}", "trainable.safetensors"))
+    saved = load_file(os.path.join(runs, f"checkpoint-{best[0]}", "trainable.safetensors"))
     assert set(saved) == {f"student.{n}" for n, _ in student.named_parameters()}
 
 
@@ -252,12 +253,13 @@ def test_adapt_interface_reads_a_frozen_ckb_and_feeds_export(rt, tmp_path, make_
     kl_adapted, agree_adapted = kd_and_agreement(net, source, ids, mask)
     assert kl_adapted < 0.5 * kl_fresh  # (here: 0.34 -> 0.05)
     assert agree_adapted > agree_fresh and agree_adapted >= 0.75  # (0.51 -> 0.91)
-    assert (tmp_path / "adapt" / "interface" / "interface_model.safetensors").is_file()
-    assert (tmp_path / "adapt" / "host" / "model.safetensors").is_file()
+    adapted = Bundle.from_pretrained(str(tmp_path / "adapt"))  # a bundle: the unchanged CKB, the new interface
+    assert set(adapted.interfaces) == {"ckb_cnn"} and adapted.ckb.fingerprint() == ckb.fingerprint()
 
-    module = export_network(net, "cnn", tokenizer, train, validation, str(tmp_path / "export"), steps=2, eval_steps=2)
-    assert (tmp_path / "export" / "networks" / "cnn" / "model.safetensors").is_file()
-    exported = module.networks["cnn"].base_model
+    exported = export_network(net, "cnn", tokenizer, train, validation, str(tmp_path / "adapt"), steps=2,
+                              eval_steps=2)
+    assert (tmp_path / "adapt" / "exported" / "cnn" / "model.safetensors").is_file()
+    assert type(exported) is type(target) and not exported.training
     assert torch.equal(exported.embeddings.weight, target.embeddings.weight)  # embeddings/head copied from the adapted
     assert torch.equal(exported.classifier.weight, target.classifier.weight)
     assert all(torch.equal(v, ckb_before[k]) for k, v in ckb.state_dict().items())
@@ -292,7 +294,8 @@ def test_finetune_interface_model_trains_the_ckb_only_when_asked(train_ckb, rt, 
                  "base_model.bert.embeddings.LayerNorm.weight"):
         assert not torch.equal(after[name], before[name]), name
     assert any(not torch.equal(after[n], before[n]) for n in before if ".interfaces." in n)
-    assert (tmp_path / "interface" / "interface_config.json").is_file()
-    assert (tmp_path / "ckb").is_dir() is train_ckb
+    saved = Bundle.from_pretrained(str(tmp_path))
+    assert set(saved.interfaces) == {"bert"}
+    assert saved.ckb.fingerprint() == ckb.fingerprint()  # the CKB as trained (or left)
     with pytest.raises(TypeError, match="InterfaceModel"):
         finetune_interface_model(host, tokenizer, train, validation, str(tmp_path / "x"), steps=1)

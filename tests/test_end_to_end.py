@@ -14,9 +14,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import hf_ckb
 from hf_ckb.data import load_rotten_tomatoes, minilm_path, tokenize_dataset
-from hf_ckb.pipeline import export_network, finetune, import_networks, predict_logits
+from hf_ckb.pipeline import evaluate_export, export_network, finetune, import_networks, model_accuracy
 from hf_ckb.training import evaluate_network
-from hf_ckb.training.trainer import accuracy
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +33,7 @@ def minilm_run(tmp_path_factory):
     teacher = AutoModelForSequenceClassification.from_pretrained(minilm_path(), num_labels=2)
     finetune(teacher, tokenizer, data["train"], data["validation"], str(out / "teacher"), epochs=1,
              learning_rate=5e-5, batch_size=16)
-    teacher_acc = accuracy(*_argmax(predict_logits(teacher, tokenizer, data["test"])))
+    teacher_acc = model_accuracy(teacher, tokenizer, data["test"])
     ckb = hf_ckb.CKBModel(hf_ckb.CKBConfig(num_low_level=4, low_level_size=16, high_level_size=8, hidden_size=384))
     layer = hf_ckb.InterfaceConfig(target_module="bert.encoder.layer.5", function_kind="sequence")
     imported = import_networks({"minilm": teacher}, {"minilm": tokenizer}, {"minilm": data["train"]},
@@ -45,7 +44,7 @@ def minilm_run(tmp_path_factory):
                               str(out / "export"), steps=150, learning_rate=5e-4, batch_size=16, eval_steps=75)
     run = {"out": out, "data": data, "tokenizer": tokenizer, "teacher_acc": teacher_acc,
            "imported": evaluate_network(imported, "minilm", data["test"], _collator(tokenizer)),
-           "exported": evaluate_network(exported, "minilm", data["test"], _collator(tokenizer))}
+           "exported": evaluate_export(imported.networks["minilm"], exported, "minilm", tokenizer, data["test"])}
     print(f"\nMiniLM end to end: teacher {teacher_acc:.4f}, imported {run['imported']}, exported {run['exported']}")
     return run
 
@@ -54,11 +53,6 @@ def _collator(tokenizer):
     from transformers import DataCollatorWithPadding
 
     return DataCollatorWithPadding(tokenizer)
-
-
-def _argmax(logits_labels):
-    logits, labels = logits_labels
-    return logits.argmax(-1), labels
 
 
 def test_teacher_learned_the_task(minilm_run):
@@ -76,20 +70,17 @@ def test_exported_network_runs_alone_and_keeps_the_accuracy(minilm_run):
     m = minilm_run["exported"]
     assert m["cosine"] > 0.85  # the new layer vs the interface; measured 0.937 on validation
     assert m["accuracy"] > minilm_run["teacher_acc"] - 0.05  # measured on validation: 0.733 vs teacher 0.727
-    saved = minilm_run["out"] / "export" / "networks" / "minilm"
+    saved = minilm_run["out"] / "export" / "exported" / "minilm"
     alone = AutoModelForSequenceClassification.from_pretrained(saved)
     teacher = AutoModelForSequenceClassification.from_pretrained(minilm_run["out"] / "teacher")
     layers, teacher_layers = alone.bert.encoder.layer, teacher.bert.encoder.layer
     assert torch.equal(layers[0].output.dense.weight, teacher_layers[0].output.dense.weight)  # copied, frozen
     assert not torch.equal(layers[5].output.dense.weight, teacher_layers[5].output.dense.weight)  # learned anew
-    logits, labels = predict_logits(alone, minilm_run["tokenizer"], minilm_run["data"]["test"])
-    assert accuracy(logits.argmax(-1), labels) == pytest.approx(m["accuracy"])
+    assert model_accuracy(alone, minilm_run["tokenizer"], minilm_run["data"]["test"]) == pytest.approx(m["accuracy"])
 
 
 def test_saved_ckb_and_interface_reload_to_the_same_outputs(minilm_run):
-    out = minilm_run["out"] / "import"
-    ckb = hf_ckb.CKBModel.from_pretrained(out / "ckb")
-    teacher = AutoModelForSequenceClassification.from_pretrained(minilm_run["out"] / "teacher")
-    model = hf_ckb.InterfaceModel.from_pretrained(teacher, ckb, str(out / "interfaces" / "minilm"))
-    logits, labels = predict_logits(model, minilm_run["tokenizer"], minilm_run["data"]["test"])
-    assert accuracy(logits.argmax(-1), labels) == pytest.approx(minilm_run["imported"]["accuracy"])
+    model = hf_ckb.Bundle.from_pretrained(str(minilm_run["out"] / "import")).interfaces["minilm"]
+    with model.mode("interface"):
+        backed = model_accuracy(model, minilm_run["tokenizer"], minilm_run["data"]["test"])
+    assert backed == pytest.approx(minilm_run["imported"]["accuracy"])

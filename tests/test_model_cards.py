@@ -72,7 +72,7 @@ def test_bundle_card_metadata_and_figures():
                      "(figures on the test split)",
                      "| rnn | RNNForSequenceClassification (ckb_rnn) | rnn | 0.9044 | 0.3321 | 69.9% |",
                      "- steps: 600", "- learning rate: 0.001", "- loss: nmse", "- batch size: 32",
-                     'CKBModel.from_pretrained("my-org/my-ckb")', 'load_bundle_from_hub("my-org/my-ckb")',
+                     'CKBModel.from_pretrained("my-org/my-ckb")', 'Bundle.from_pretrained("my-org/my-ckb")',
                      'AutoModel.from_pretrained("my-org/my-ckb", trust_remote_code=True)',
                      "hf-ckb pull my-org/my-ckb --interface cnn"):
         assert expected in text, expected
@@ -139,16 +139,15 @@ def test_an_edited_card_is_never_overwritten(tmp_path):
         seal("hello", "nonsense")
 
 
-def test_save_bundle_writes_the_card_and_keeps_an_edited_one(make_host, make_ckb, tmp_path):
+def test_a_saved_bundle_has_the_card_and_keeps_an_edited_one(make_host, make_ckb, tmp_path):
     import json
 
-    from hf_ckb import InterfaceConfig, InterfaceModel
-    from hf_ckb.bundle import save_bundle
+    from hf_ckb import Bundle, InterfaceConfig, InterfaceModel
 
     ckb = make_ckb()
     nets = {"rnn": InterfaceModel(make_host("rnn"), ckb, InterfaceConfig(num_heads=2, dataset="rotten_tomatoes"))}
     results = {"interfaces": {"rnn": {"cosine": 0.875, "rel_l2": 0.25, "accuracy": 0.6123}}}
-    save_bundle(str(tmp_path), ckb, nets, exported={"rnn": make_host("rnn", seed=1)}, results=results)
+    Bundle(ckb, nets, exported={"rnn": make_host("rnn", seed=1)}, results=results).save_pretrained(str(tmp_path))
     card = (tmp_path / "README.md").read_text()
     assert card_kind(card) == "bundle" and "| rnn | 0.8750 | 0.2500 | 61.2% | – |" in card
     assert f"`{ckb.fingerprint()}`" in card and "| 3 | 4 | 5 | 16 | 272 |" in card
@@ -158,7 +157,8 @@ def test_save_bundle_writes_the_card_and_keeps_an_edited_one(make_host, make_ckb
     assert str(bundle_card_from_folder(str(tmp_path))) in card
 
     (tmp_path / "README.md").write_text(card + "\nNotes of mine.\n")
-    save_bundle(str(tmp_path), ckb, nets, results={"interfaces": {"rnn": {"accuracy": 0.5}}})
+    Bundle(ckb, nets, results={"interfaces": {"rnn": {"accuracy": 0.5}}}).save_pretrained(str(tmp_path))
     assert (tmp_path / "README.md").read_text().endswith("Notes of mine.\n")
-    save_bundle(str(tmp_path), ckb, nets, results={"interfaces": {"rnn": {"accuracy": 0.5}}}, refresh_card=True)
+    Bundle(ckb, nets, results={"interfaces": {"rnn": {"accuracy": 0.5}}}).save_pretrained(str(tmp_path),
+                                                                                       refresh_card=True)
     assert "50.0%" in (tmp_path / "README.md").read_text()

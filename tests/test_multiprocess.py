@@ -22,7 +22,7 @@ def test_one_forward_uses_every_trainable_parameter(make_host, make_ckb):
     """What DDP with find_unused_parameters=False needs: every parameter that trains gets a gradient from one
     forward of all networks (here a joint import of three networks)."""
     ckb = make_ckb()
-    module = CKBTrainingModule(ckb, {k: get_interface_model(make_host(k), None, ckb) for k in ("rnn", "cnn", "ann")})
+    module = CKBTrainingModule(ckb, {k: get_interface_model(make_host(k), ckb) for k in ("rnn", "cnn", "ann")})
     module.train()
     ids = torch.randint(2, 50, (2, 6))
     batch = {k: {"input_ids": ids, "attention_mask": torch.ones_like(ids)} for k in module.networks}

@@ -75,7 +75,7 @@ def test_packed_queries_of_a_sequence_interface_change_no_real_position(causal, 
 
 
 def recurrent_setup(make_host, make_ckb):
-    net = get_interface_model(make_host("rnn"), None, make_ckb())
+    net = get_interface_model(make_host("rnn"), make_ckb())
     wrapper = net.interface_layers()[0]
     host = net.base_model
     ids = torch.randint(2, 50, (3, 7), generator=torch.Generator().manual_seed(0))
@@ -95,7 +95,7 @@ def test_teacher_forced_recurrent_interface_matches_stepping_through_time(make_h
 @pytest.mark.parametrize("kind", ["rnn", "cnn"])
 def test_packing_out_padded_rows_changes_no_real_position(kind, make_host, make_ckb):
     """Local interfaces compute only real positions; real positions and their gradients are as if every row ran."""
-    net = get_interface_model(make_host(kind), None, make_ckb())
+    net = get_interface_model(make_host(kind), make_ckb())
     wrapper = net.interface_layers()[0]
     torch.manual_seed(0)
     rows = torch.randn(3, 7, wrapper.interfaces["default"].in_proj.in_features)
@@ -113,7 +113,7 @@ def test_packing_out_padded_rows_changes_no_real_position(kind, make_host, make_
 @pytest.mark.parametrize("kind", ["rnn", "ann"])
 def test_bfloat16_cached_step_matches_the_uncached_step_to_bfloat16_precision(kind, make_host, make_ckb):
     ckb = make_ckb()
-    module = CKBTrainingModule(ckb, {kind: get_interface_model(make_host(kind), None, ckb)})
+    module = CKBTrainingModule(ckb, {kind: get_interface_model(make_host(kind), ckb)})
     module.train()
     ids = torch.randint(2, 50, (4, 9), generator=torch.Generator().manual_seed(0))
     mask = (torch.arange(9)[None] < torch.tensor([9, 5, 7, 2])[:, None]).long()
@@ -134,7 +134,7 @@ def test_bfloat16_cached_step_matches_the_uncached_step_to_bfloat16_precision(ki
 def test_compiled_interfaces_compute_the_same(make_host, make_ckb):
     """`compile_interfaces` (torch.compile, off by default) keeps values, gradients and parameter names."""
     ckb = make_ckb()
-    module = CKBTrainingModule(ckb, {"ann": get_interface_model(make_host("ann"), None, ckb)})
+    module = CKBTrainingModule(ckb, {"ann": get_interface_model(make_host("ann"), ckb)})
     module.train()
     names = set(module.state_dict())
     ids = torch.randint(2, 50, (2, 5), generator=torch.Generator().manual_seed(0))
@@ -152,7 +152,7 @@ def test_compiled_interfaces_compute_the_same(make_host, make_ckb):
 def test_a_recurrent_interface_on_its_own_states_stays_in_the_gru_range(make_host, make_ckb):
     """Stepping on its own states, an interface's errors feed back; a GRU's states lie in [-1, 1], and the fed-back
     state is held there (unbounded, one real review drove it to inf and the logits to NaN)."""
-    net = get_interface_model(make_host("rnn"), None, make_ckb())
+    net = get_interface_model(make_host("rnn"), make_ckb())
     block = net.interface_layers()[0].interfaces["default"]
     with torch.no_grad():
         block.out_proj.weight.mul_(1e3)  # an interface that amplifies its state at every step

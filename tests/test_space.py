@@ -50,7 +50,7 @@ def make_bundle(directory: str, rotten_fresh_in_config: bool = True) -> str:
     cnn = CNNForSequenceClassification(CNNConfig(vocab_size=len(tokenizer), embedding_size=16, window_sizes=[2, 3],
                                                  num_filters=8, num_labels=2, **labels)).eval()
     ckb = CKBModel(CKBConfig(num_low_level=3, low_level_size=4, high_level_size=5, hidden_size=16)).eval()
-    interfaces = {name: get_interface_model(host, InterfaceConfig(num_heads=2), ckb)
+    interfaces = {name: get_interface_model(host, ckb, InterfaceConfig(num_heads=2))
                   for name, host in (("rnn", rnn), ("cnn", cnn))}
     exported = {"rnn": prepare_export(interfaces["rnn"])}
     results = None if rotten_fresh_in_config else {"label_names": LABELS}

@@ -18,7 +18,7 @@ STEPS = 30
 
 def import_module(make_host, make_ckb, kinds=("rnn", "cnn")):
     ckb = make_ckb()
-    nets = {kind: get_interface_model(make_host(kind), None, ckb) for kind in kinds}
+    nets = {kind: get_interface_model(make_host(kind), ckb) for kind in kinds}
     return CKBTrainingModule(ckb, nets, mode="import")
 
 
@@ -248,7 +248,7 @@ def test_import_targets_are_deterministic_in_training_mode(kind, make_host, make
 def test_export_trains_the_target_and_saves_a_standalone_network(kind, tiny_tokenizer, make_host, make_ckb,
                                                                  tmp_path, make_token_dataset):
     ckb = make_ckb()
-    source = get_interface_model(make_host(kind), None, ckb)
+    source = get_interface_model(make_host(kind), ckb)
     exported = prepare_export(source)
     module = CKBTrainingModule(ckb, {kind: exported}, mode="export")
     trainable_before = {k: v.clone() for k, v in module.trainable_state_dict().items()}

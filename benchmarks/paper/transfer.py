@@ -6,10 +6,11 @@ import os
 import torch
 
 from hf_ckb import CKBConfig, CKBModel, InterfaceConfig, InterfaceModel
-from hf_ckb.pipeline import export_network, predict_logits
-from hf_ckb.training import CKBTrainer, CKBTrainingModule, ckb_training_args, evaluate_network
-from hf_ckb.training.distillation import adapt_interface, distill, finetune_interface_model
-from hf_ckb.training.trainer import accuracy
+from hf_ckb.bundle import Bundle
+from hf_ckb.layout import checkpoints_dir
+from hf_ckb.pipeline import evaluate_export, export_network, model_accuracy
+from hf_ckb.training import (CKBTrainer, CKBTrainingModule, adapt_interface, ckb_training_args, distill,
+                             evaluate_network, finetune_interface_model)
 
 from .workspace import Workspace, load_import
 
@@ -17,8 +18,7 @@ from .workspace import Workspace, load_import
 def interface_accuracy(ws: Workspace, net: InterfaceModel, arch: str) -> float:
     """Test accuracy of `net` with its function replaced by the interface (the CKB-backed network)."""
     with net.mode("interface"):
-        logits, labels = predict_logits(net, *ws.test_split(arch))
-    return accuracy(logits.argmax(-1), labels)
+        return model_accuracy(net, *ws.test_split(arch))
 
 
 def transferred(ws: Workspace, source: str, target: str, seed: int, random_ckb: bool = False) -> dict:
@@ -40,7 +40,7 @@ def transferred(ws: Workspace, source: str, target: str, seed: int, random_ckb: 
         exported = export_network(adapted, target, tokenizer, data["train"], data["validation"],
                                   os.path.join(path, "export"), steps=steps[1], learning_rate=1e-3, **common)
         return None, {"adapted": interface_accuracy(ws, adapted, target),
-                      **evaluate_network(exported, target, data["test"], ws.collator(target), 128)}
+                      **evaluate_export(adapted, exported, target, tokenizer, data["test"])}
 
     kind = "-randomckb" if random_ckb else ""
     return ws.artifact(f"transfers/{source}-to-{target}{kind}-s{seed}", build)[1]
@@ -55,8 +55,7 @@ def distilled(ws: Workspace, student: str, teacher: str, seed: int) -> float:
         model = distill(ws.fresh(student, seed), ws.teacher(teacher, seed)[0], tokenizer, data["train"],
                         data["validation"], path, steps=steps, learning_rate=1e-3, batch_size=ws.scale.batch_size,
                         eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
-        logits, labels = predict_logits(model, tokenizer, data["test"])
-        return None, {"accuracy": accuracy(logits.argmax(-1), labels), "steps": steps}
+        return None, {"accuracy": model_accuracy(model, tokenizer, data["test"]), "steps": steps}
 
     return ws.artifact(f"kd/{teacher}-to-{student}-s{seed}", build)[1]["accuracy"]
 
@@ -75,17 +74,17 @@ def imported_unlabelled(ws: Workspace, seed: int):
         tokenizer, data = ws.data("minilm")
         net = encoder_interface_model(ws, seed)
         module = CKBTrainingModule(net.ckb, {"minilm": net}, "import")
-        args = ckb_training_args(path, "import", max_steps=ws.scale.big_steps, learning_rate=1e-3,
+        args = ckb_training_args(checkpoints_dir(path, "import"), "import", max_steps=ws.scale.big_steps, learning_rate=1e-3,
                                  per_device_train_batch_size=ws.scale.batch_size, lr_scheduler_type="cosine",
                                  warmup_steps=max(ws.scale.big_steps // 20, 1), seed=seed, logging_steps=50)
         unlabelled = {"minilm": data["train"].remove_columns("label")}
         CKBTrainer(module, args, train_datasets=unlabelled, tokenizers={"minilm": tokenizer}).train()
-        module.save_pretrained(path)
+        Bundle(net.ckb, interfaces={"minilm": net}, tokenizers={"minilm": tokenizer}).save_pretrained(path)
         return module, evaluate_network(module, "minilm", data["test"].remove_columns("label"),
                                         ws.collator("minilm"), 128)
 
     return ws.artifact(f"imports/minilm-pretrained-unlabelled-s{seed}", build,
-                       lambda path: load_import(path, {"minilm": ws.fresh("minilm", seed)}))
+                       load_import)
 
 
 def ckb_based(ws: Workspace, seed: int, imported: bool) -> float:

@@ -16,16 +16,18 @@ import shutil
 import time
 
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from hf_ckb import CKBConfig, CKBModel, InterfaceConfig, InterfaceModel
-from hf_ckb.data import (labelled_collator, labelled_predictions, load_pos_dataset, load_rotten_tomatoes, minilm_path,
+from hf_ckb import CKBConfig, CKBModel, InterfaceConfig
+from hf_ckb.bundle import Bundle
+from hf_ckb.classifiers import load_classifier
+from hf_ckb.data import (labelled_collator, load_pos_dataset, load_rotten_tomatoes, minilm_path,
                          pattern_corpus_path, tokenize_dataset, tokenize_tagged, train_tokenizer)
 from hf_ckb.networks import (ANNConfig, ANNForSequenceClassification, ANNForTokenClassification, CNNConfig,
                              CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification)
-from hf_ckb.pipeline import ensemble_accuracy, export_network, finetune, import_networks, predict_logits, save_json
+from hf_ckb.pipeline import (ensemble_accuracy, evaluate_export, export_network, finetune, import_networks,
+                             model_accuracy, save_json)
 from hf_ckb.training import CKBTrainingModule, evaluate_network
-from hf_ckb.training.trainer import accuracy
 from hf_ckb.utils import atomic_directory
 
 from .scales import Scale
@@ -200,10 +202,10 @@ class Workspace:
                 arch, self.scale.finetune_epochs)
             finetune(model, tokenizer, data["train"], data["validation"], path, epochs=epochs,
                      learning_rate=FINETUNE_LR.get(arch, 1e-3), batch_size=self.scale.batch_size, seed=seed)
-            predictions = labelled_predictions(*predict_logits(model, tokenizer, data["test"]))
-            return model, {"accuracy": accuracy(*predictions), "parameters": parameter_count(model)}
+            return model, {"accuracy": model_accuracy(model, tokenizer, data["test"]),
+                           "parameters": parameter_count(model)}
 
-        model, metrics = self.artifact(f"teachers/{arch}-s{seed}", build, _load_classifier)
+        model, metrics = self.artifact(f"teachers/{arch}-s{seed}", build, load_classifier)
         return copy.deepcopy(model).eval(), metrics
 
     def interface_config(self, arch: str) -> InterfaceConfig | None:
@@ -228,7 +230,7 @@ class Workspace:
                 batch_size=self.scale.batch_size, eval_steps=min(self.scale.eval_steps, steps), seed=seed)
             return module, self._import_metrics(module, archs)
 
-        return self.artifact(f"imports/{'+'.join(archs)}{tag}-s{seed}", build, lambda path: load_import(path, hosts))
+        return self.artifact(f"imports/{'+'.join(archs)}{tag}-s{seed}", build, load_import)
 
     def _import_metrics(self, module: CKBTrainingModule, archs) -> dict:
         metrics = {a: evaluate_network(module, a, self.data(a)[1]["test"], self.collator(a), 128) for a in archs}
@@ -245,12 +247,12 @@ class Workspace:
             module, _ = self.imported(archs, seed, ckb_size, tag)
             tokenizer, data = self.data(target)
             steps = self.scale.big_steps if target in BIG else self.scale.export_steps
-            exported = export_network(module.networks[target], target, tokenizer, self.train_inputs(target, tag),
-                                      data["validation"],
+            source = module.networks[target]
+            exported = export_network(source, target, tokenizer, self.train_inputs(target, tag), data["validation"],
                                       path, steps=steps, learning_rate=EXPORT_LR.get(target, 1e-3),
                                       batch_size=self.scale.batch_size,
                                       eval_steps=min(self.scale.eval_steps, steps), seed=seed)
-            return None, evaluate_network(exported, target, data["test"], self.collator(target), 128)
+            return None, evaluate_export(source, exported, target, tokenizer, data["test"])
 
         return self.artifact(f"exports/{'+'.join(archs)}{tag}-to-{target}-s{seed}", build)[1]
 
@@ -268,13 +270,10 @@ class Workspace:
         return tokenizer, data["test"]
 
 
-def load_import(path: str, hosts: dict) -> CKBTrainingModule:
-    """An import saved by `import_networks` / `CKBTrainingModule.save_pretrained` (`ckb/`, `interfaces/<name>/`),
-    attached to `hosts` (name -> network)."""
-    ckb = CKBModel.from_pretrained(os.path.join(path, "ckb"))
-    nets = {name: InterfaceModel.from_pretrained(host, ckb, os.path.join(path, "interfaces", name))
-            for name, host in hosts.items()}
-    return CKBTrainingModule(ckb, nets, "import")
+def load_import(path: str) -> CKBTrainingModule:
+    """The import saved as the bundle `path` (by `import_networks`), its interfaces attached to its hosts."""
+    bundle = Bundle.from_pretrained(path)
+    return CKBTrainingModule(bundle.ckb, bundle.interfaces, "import")
 
 
 def review_sentences(min_words: int = 4) -> list[str]:
@@ -286,12 +285,6 @@ def review_sentences(min_words: int = 4) -> list[str]:
         reviews = [row[1] for row in csv.reader(f)]
     return [line.strip() for review in reviews for line in review.split("\n") if len(line.split()) >= min_words]
 
-
-def _load_classifier(path: str):
-    config = AutoConfig.from_pretrained(path)
-    auto = AutoModelForTokenClassification if "TokenClassification" in config.architectures[0] else \
-        AutoModelForSequenceClassification
-    return auto.from_pretrained(path).eval()
 
 
 def gpt2_scratch(tokenizer, scale: Scale):

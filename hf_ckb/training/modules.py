@@ -6,21 +6,17 @@ Computing all networks' losses inside one `forward` lets DDP see a single pass p
 """
 
 import functools
-import os
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import Dataset
 
 from ..ckb import CKBModel
 from ..interface import InterfaceModel
 from ..interface.layer import Record
-from ..utils import atomic_file
 from .cache import TeacherCache
 from .losses import imitation_loss
-
-TRAINABLE_WEIGHTS_NAME = "trainable.safetensors"
+from .trainable_checkpoint import load_trainable_state_dict, save_trainable_state_dict, trainable_state_dict
 
 
 class CKBTrainingModule(nn.Module):
@@ -153,54 +149,16 @@ class CKBTrainingModule(nn.Module):
 
     # --------------------------------------------------------------------------------------------- checkpoints
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach().contiguous() for n, p in self.named_parameters() if p.requires_grad}
+        """A copy of what trains (and what a checkpoint holds)."""
+        return trainable_state_dict(self)
 
     def save_checkpoint(self, directory: str) -> None:
         """What a checkpoint needs to resume: the trainable weights (CKB + interfaces on import, the target
-        functions on export); plus the usable folders of `save_pretrained`."""
-        with atomic_file(os.path.join(directory, TRAINABLE_WEIGHTS_NAME)) as tmp:
-            save_file(self.trainable_state_dict(), tmp, metadata={"format": "pt", "mode": self.mode})
-        self.save_pretrained(directory)
+        functions on export). The usable result is the bundle the run writes at its end (`hf_ckb.bundle`)."""
+        save_trainable_state_dict(self, directory, metadata={"mode": self.mode})
 
     def load_checkpoint(self, directory: str) -> None:
-        path = os.path.join(directory, TRAINABLE_WEIGHTS_NAME)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{directory!r} is not an hf_ckb checkpoint: no {TRAINABLE_WEIGHTS_NAME}.")
-        state = load_file(path)
-        expected = set(self.trainable_state_dict())
-        if set(state) != expected:
-            raise ValueError(f"The checkpoint in {directory!r} does not fit these networks: it has "
-                             f"{len(set(state) - expected)} unknown and lacks {len(expected - set(state))} tensors.")
-        self.load_state_dict(state, strict=False)
-
-    def save_pretrained(self, directory: str) -> None:
-        """`ckb/` and `interfaces/<name>/` (import), or `networks/<name>/` standalone target networks (export)."""
-        if self.mode == "import":
-            self.ckb.save_pretrained(os.path.join(directory, "ckb"))
-            for name, net in self.networks.items():
-                net.save_pretrained(os.path.join(directory, "interfaces", name))
-            return
-        for name, net in self.networks.items():
-            save_standalone(net, os.path.join(directory, "networks", name))
-
-
-def standalone_state_dict(net: InterfaceModel) -> dict[str, torch.Tensor]:
-    """The host's weights under its own names, as if no interface were attached (no copy of the host is made)."""
-    out = {}
-    for name, tensor in net.base_model.state_dict().items():
-        if ".interfaces." in name:
-            continue
-        name = name.replace(".0.base_layer.layers.", ".")  # a wrapped ModuleList stack
-        out[name.replace(".base_layer.", ".")] = tensor
-    return out
-
-
-def save_standalone(net: InterfaceModel, directory: str) -> None:
-    """Saves the host of `net` as a plain `save_pretrained` folder that loads without hf_ckb's interfaces."""
-    host = net.base_model
-    fresh = type(host)(host.config)
-    fresh.load_state_dict(standalone_state_dict(net))
-    fresh.save_pretrained(directory)
+        load_trainable_state_dict(self, directory)
 
 
 class JointDataset(Dataset):

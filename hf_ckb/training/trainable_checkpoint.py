@@ -1,4 +1,4 @@
-"""Checkpoints of the trainable tensors only, for the stock `Trainer` loop of `hf_ckb.training.distillation`.
+"""Checkpoints of the trainable tensors only: what `CKBTrainer` and the distillation runs save to resume.
 
 The rest of those models is frozen (a CKB shared with other networks, a teacher) and would only be copied, and one
 storage under several names (a CKB read by several `InterfaceModel`s of one module, tied weights) is refused by
@@ -14,13 +14,21 @@ from torch import nn
 from transformers import Trainer
 
 from ..utils import atomic_file
-from .modules import TRAINABLE_WEIGHTS_NAME
+
+TRAINABLE_WEIGHTS_NAME = "trainable.safetensors"
 
 
 def trainable_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The tensors a checkpoint holds: the trainable parameters, each a copy of its own (no shared storage)."""
     return {name: param.detach().clone().contiguous() for name, param in model.named_parameters()
             if param.requires_grad}
+
+
+def save_trainable_state_dict(model: nn.Module, directory: str, metadata: dict | None = None) -> None:
+    """Writes `model`'s trainable tensors to `directory/trainable.safetensors`, atomically."""
+    os.makedirs(directory, exist_ok=True)
+    with atomic_file(os.path.join(directory, TRAINABLE_WEIGHTS_NAME)) as tmp:
+        save_file(trainable_state_dict(model), tmp, metadata={"format": "pt", **(metadata or {})})
 
 
 @torch.no_grad()
@@ -48,10 +56,7 @@ class TrainableCheckpointTrainer(Trainer):
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         if not self.args.should_save:
             return
-        output_dir = output_dir or self.args.output_dir
-        os.makedirs(output_dir, exist_ok=True)
-        with atomic_file(os.path.join(output_dir, TRAINABLE_WEIGHTS_NAME)) as tmp:
-            save_file(trainable_state_dict(self.accelerator.unwrap_model(self.model)), tmp, metadata={"format": "pt"})
+        save_trainable_state_dict(self.accelerator.unwrap_model(self.model), output_dir or self.args.output_dir)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         load_trainable_state_dict(self.accelerator.unwrap_model(model or self.model), resume_from_checkpoint)

@@ -61,7 +61,7 @@ def build_bundle(directory, seed: int = 0) -> str:
     import torch
 
     from hf_ckb import CKBConfig, CKBModel, InterfaceConfig, InterfaceModel
-    from hf_ckb.bundle import save_bundle
+    from hf_ckb import Bundle
     from hf_ckb.data import train_tokenizer
     from hf_ckb.networks import CNNConfig, CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification
 
@@ -79,8 +79,8 @@ def build_bundle(directory, seed: int = 0) -> str:
         for name, param in net.named_parameters():
             if ".interfaces." in name:
                 torch.nn.init.normal_(param.data, std=0.5)
-    save_bundle(str(directory), ckb, nets, exported={"rnn": exported}, tokenizers={"rnn": tokenizer, "cnn": tokenizer},
-                results=RESULTS)
+    Bundle(ckb, nets, exported={"rnn": exported}, tokenizers={"rnn": tokenizer, "cnn": tokenizer},
+           results=RESULTS).save_pretrained(str(directory))
     return str(directory)
 
 
@@ -105,9 +105,9 @@ def _commits(hub_backend, repo_id: str) -> list[tuple[str, dict]]:
 
 def test_bundle_round_trip_in_a_fresh_process(hub_backend, hub_env_factory, run_client, bundle_dir):
     pushed = _last_json(run_client(COMMON + f"""
-from hf_ckb.bundle import load_bundle
+from hf_ckb import Bundle
 from hf_ckb.hub import push_bundle, push_exported
-before = outputs(load_bundle({bundle_dir!r}))
+before = outputs(Bundle.from_pretrained({bundle_dir!r}))
 info = push_bundle({bundle_dir!r}, "tester/bundle")
 exported = push_exported({bundle_dir!r}, "rnn", "tester/exported-rnn", bundle_repo_id="tester/bundle")
 recorded = json.load(open(os.path.join({bundle_dir!r}, "interfaces", "rnn", "interface_config.json")))
@@ -128,9 +128,8 @@ assert not os.listdir(os.environ["HF_HOME"]), "HF_HOME must start empty"
 from huggingface_hub import ModelCard
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 from hf_ckb import CKBModel, InterfaceModel
-from hf_ckb.bundle import load_bundle
-from hf_ckb.hub import load_bundle_from_hub
-bundle = load_bundle_from_hub("tester/bundle")
+from hf_ckb import Bundle
+bundle = Bundle.from_pretrained("tester/bundle")
 ckb = CKBModel.from_pretrained("tester/bundle")
 auto = AutoModel.from_pretrained("tester/bundle")
 host = AutoModelForSequenceClassification.from_pretrained("tester/bundle", subfolder="hosts/rnn").eval()
@@ -141,12 +140,12 @@ recorded = single.interface_configs["default"].ckb_revision
 single.push_to_hub("tester/interface-only", subfolder="rnn")
 fresh_host = AutoModelForSequenceClassification.from_pretrained("tester/bundle", subfolder="hosts/rnn").eval()
 again = InterfaceModel.from_pretrained(fresh_host, ckb, "tester/interface-only", subfolder="rnn", revision="main")
-partial = load_bundle_from_hub("tester/bundle", interfaces=["cnn"], cache_dir=os.path.join(os.environ["HF_HOME"], "p"))
+partial = Bundle.from_pretrained("tester/bundle", interfaces=["cnn"], cache_dir=os.path.join(os.environ["HF_HOME"], "p"))
 walk = sorted(os.path.relpath(os.path.join(root, f), partial.path).replace(os.sep, "/")
               for root, _, files in os.walk(partial.path) for f in files)
 exported = AutoModelForSequenceClassification.from_pretrained("tester/exported-rnn").eval()
 card, exported_card = ModelCard.load("tester/bundle"), ModelCard.load("tester/exported-rnn")
-emit({"bundle": outputs(bundle), "by_load_bundle": outputs(load_bundle("tester/bundle")),
+emit({"bundle": outputs(bundle), "by_load_bundle": outputs(Bundle.from_pretrained("tester/bundle")),
       "revision": bundle.revision, "ckb_commit": ckb.config._commit_hash, "auto": type(auto).__name__,
       "auto_ckb": [digest(auto.low_level), digest(auto.high_level)],
       "ckb": [digest(ckb.low_level), digest(ckb.high_level)],
@@ -188,7 +187,7 @@ emit({"bundle": outputs(bundle), "by_load_bundle": outputs(load_bundle("tester/b
     for figure in ("| 3 | 4 | 5 | 16 | 272 |", "0.9312", "0.2875", "70.1%", "72.8%", "65.4%", "69.9%",
                    "tester/rnn-teacher", "v1.0", "`gru`", "recurrent", "`convs`", "window", "RNNForSequenceClassification (ckb_rnn)",
                    "- steps: 600", "- loss: nmse", 'CKBModel.from_pretrained("tester/bundle")',
-                   'load_bundle_from_hub("tester/bundle")', pushed["outputs"]["fingerprint"]):
+                   'Bundle.from_pretrained("tester/bundle")', pushed["outputs"]["fingerprint"]):
         assert figure in text, figure
     assert "tester/bundle" in pulled["exported_card"]["base_model"]
     assert pulled["exported_card"]["pipeline_tag"] == "text-classification"
@@ -224,7 +223,7 @@ emit({"c1": c1, "c2": c2, "v1": big.fingerprint(), "v2": small.fingerprint(),
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 from transformers import AutoModel
 from hf_ckb import CKBModel, InterfaceModel
-from hf_ckb.hub import load_bundle_from_hub
+from hf_ckb import Bundle
 from hf_ckb.networks import RNNConfig, RNNForSequenceClassification
 got = {{}}
 for rev in (None, "main", "v2", {pushed["c1"]!r}, {pushed["c2"]!r}):
@@ -241,11 +240,11 @@ def expect(name, call, kind):
     except Exception as err:
         errors[name] = "wrong type " + type(err).__name__ + ": " + str(err)
 host = RNNForSequenceClassification(RNNConfig(vocab_size=50, embedding_size=8, hidden_size=8))
-expect("repo", lambda: load_bundle_from_hub("tester/no-such-repo"), RepositoryNotFoundError)
-expect("revision", lambda: load_bundle_from_hub("tester/revs", revision="nope"), RevisionNotFoundError)
+expect("repo", lambda: Bundle.from_pretrained("tester/no-such-repo"), RepositoryNotFoundError)
+expect("revision", lambda: Bundle.from_pretrained("tester/revs", revision="nope"), RevisionNotFoundError)
 expect("interface", lambda: InterfaceModel.from_pretrained(host, ckb, "tester/revs", subfolder="interfaces/rnn"),
        FileNotFoundError)
-expect("interface_by_name", lambda: load_bundle_from_hub("tester/revs", interfaces=["rnn"]), FileNotFoundError)
+expect("interface_by_name", lambda: Bundle.from_pretrained("tester/revs", interfaces=["rnn"]), FileNotFoundError)
 emit({{"got": got, "errors": errors}})
 """, hub_env_factory()))
 
@@ -280,12 +279,12 @@ emit({{"bundle_commit": bundle_commit, "retrained": retrained, "ckb_revision": r
     pulled = _last_json(run_client(COMMON + f"BUNDLE_COMMIT = {pushed['bundle_commit']!r}\n" + """
 from huggingface_hub import hf_hub_download
 from hf_ckb import CKBMismatchError, CKBModel, InterfaceModel
-from hf_ckb.hub import load_bundle_from_hub
+from hf_ckb import Bundle
 from hf_ckb.networks import RNNForSequenceClassification
 out = {}
 for name, kwargs in (("bundle", {}), ("one", {"interfaces": ["rnn"]})):
     try:
-        load_bundle_from_hub("tester/stale", **kwargs)
+        Bundle.from_pretrained("tester/stale", **kwargs)
         out[name] = "loaded"
     except CKBMismatchError as err:
         out[name] = str(err)
@@ -296,7 +295,7 @@ try:
     out["single"] = "loaded"
 except CKBMismatchError as err:
     out["single"] = str(err)
-forced = load_bundle_from_hub("tester/stale", interfaces=["rnn"], allow_ckb_mismatch=True)
+forced = Bundle.from_pretrained("tester/stale", interfaces=["rnn"], allow_ckb_mismatch=True)
 out["forced"] = [sorted(forced.interfaces), forced.ckb.fingerprint()]
 rnn_config = forced.interfaces["rnn"].interface_configs["default"]
 out["recorded"] = rnn_config.ckb_revision
@@ -304,7 +303,7 @@ pinned = CKBModel.from_pretrained("tester/stale", revision=rnn_config.ckb_revisi
 out["pinned"] = type(InterfaceModel.from_pretrained(
     RNNForSequenceClassification.from_pretrained("tester/stale", subfolder="hosts/rnn"), pinned, "tester/stale",
     subfolder="interfaces/rnn")).__name__
-out["old_bundle"] = sorted(load_bundle_from_hub("tester/stale", revision=BUNDLE_COMMIT).interfaces)
+out["old_bundle"] = sorted(Bundle.from_pretrained("tester/stale", revision=BUNDLE_COMMIT).interfaces)
 out["card"] = open(hf_hub_download("tester/stale", "README.md")).read()
 emit(out)
 """, hub_env_factory()))
@@ -324,7 +323,7 @@ def test_cli_push_and_pull_round_trip(hub_backend, hub_env_factory, run_client, 
     (tmp_path / "bundle" / "README.md").unlink()  # a bundle without a card gets one when pushed
     result = _last_json(run_client(COMMON + f"""
 import contextlib, io
-from hf_ckb.bundle import load_bundle
+from hf_ckb import Bundle
 from hf_ckb.cli import main
 
 def cli(*argv):
@@ -341,8 +340,8 @@ res = {{"push": cli("push", {bundle_dir!r}, "tester/cli", "--commit-message", "f
         "no_revision": cli("pull", "tester/cli", "--revision", "nope", "--output-dir", {out3!r}),
         "no_interface": cli("pull", "tester/cli", "--interface", "nope", "--output-dir", {out3!r}),
         "no_bundle": cli("push", {out3!r} + "-missing", "tester/cli")}}
-res["outputs"] = [outputs(load_bundle({bundle_dir!r})), outputs(load_bundle({out1!r}))]
-res["rnn_only"] = sorted(load_bundle({out2!r}).interfaces)
+res["outputs"] = [outputs(Bundle.from_pretrained({bundle_dir!r})), outputs(Bundle.from_pretrained({out1!r}))]
+res["rnn_only"] = sorted(Bundle.from_pretrained({out2!r}).interfaces)
 emit(res)
 """, hub_env_factory()))
 
@@ -354,7 +353,7 @@ emit(res)
     assert result["rnn_only"] == ["rnn"]
     repo = hub_backend.repos[("model", "tester/cli")]
     card = hub_backend.blob_path(hub_backend.file_entries("tester/cli")["README.md"]).read_text()
-    assert 'load_bundle_from_hub("tester/cli")' in card and "| rnn | 0.9312 | 0.2875 | 70.1% | 72.8% |" in card
+    assert 'Bundle.from_pretrained("tester/cli")' in card and "| rnn | 0.9312 | 0.2875 | 70.1% | 72.8% |" in card
     assert repo.commits[repo.branches["main"]].title == "first bundle"
     # The bundle did not change between the two pushes: the v2 branch got no new commit.
     assert repo.branches["v2"] == repo.branches["main"]
