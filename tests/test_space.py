@@ -4,7 +4,6 @@ untrained bundle built here (RNN + CNN with interfaces to one CKB, and an RNN ex
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -35,8 +34,7 @@ import views  # noqa: E402
 
 def make_bundle(directory: str, rotten_fresh_in_config: bool = True) -> str:
     """A tiny bundle: RNN and CNN hosts with interfaces to one CKB, an exported RNN, a BPE tokenizer; untrained."""
-    from hf_ckb import CKBConfig, CKBModel, InterfaceConfig, get_interface_model
-    from hf_ckb.bundle import save_bundle
+    from hf_ckb import Bundle, CKBConfig, CKBModel, InterfaceConfig, get_interface_model
     from hf_ckb.data import train_tokenizer
     from hf_ckb.networks import CNNConfig, CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification
     from hf_ckb.training import prepare_export
@@ -53,9 +51,9 @@ def make_bundle(directory: str, rotten_fresh_in_config: bool = True) -> str:
     interfaces = {name: get_interface_model(host, ckb, InterfaceConfig(num_heads=2))
                   for name, host in (("rnn", rnn), ("cnn", cnn))}
     exported = {"rnn": prepare_export(interfaces["rnn"])}
-    results = None if rotten_fresh_in_config else {"label_names": LABELS}
-    return save_bundle(directory, ckb, interfaces, exported=exported,
-                       tokenizers={"rnn": tokenizer, "cnn": tokenizer}, results=results)
+    results = {} if rotten_fresh_in_config else {"label_names": LABELS}
+    return Bundle(ckb, interfaces, exported, tokenizers={"rnn": tokenizer, "cnn": tokenizer},
+                  results=results).save_pretrained(directory)
 
 
 @pytest.fixture(scope="module")
@@ -195,21 +193,15 @@ def test_missing_bundle(tmp_path, monkeypatch):
 def test_repo_ids_go_to_the_hub(monkeypatch, bundle_dir):
     assert prediction.is_repo_id("someone/ckb-quickstart") and not prediction.is_repo_id("ckb-quickstart")
     assert not prediction.is_repo_id("./someone/ckb") and not prediction.is_repo_id("/tmp/x")
-    import huggingface_hub
+    import hf_ckb.bundle
 
     calls = []
 
-    def fetched(repo, *args, **kwargs):
+    def fetched(repo, *args, **kwargs):  # the download Bundle.from_pretrained makes for a repo id
         calls.append(repo)
-        return bundle_dir
+        return bundle_dir, "0" * 40
 
-    hub = importlib.import_module("hf_ckb.hub") if importlib.util.find_spec("hf_ckb.hub") else None
-    if hub is not None and hasattr(hub, "load_bundle_from_hub"):  # the app prefers hf_ckb's own Hub loader
-        from hf_ckb.bundle import load_bundle
-
-        monkeypatch.setattr(hub, "load_bundle_from_hub", lambda repo, *a, **k: load_bundle(fetched(repo)))
-    else:
-        monkeypatch.setattr(huggingface_hub, "snapshot_download", fetched)
+    monkeypatch.setattr(hf_ckb.bundle, "fetch_bundle", fetched)
     loaded, error = prediction.load_demo_bundle("someone/tiny-ckb")
     assert error is None and calls == ["someone/tiny-ckb"] and set(loaded.interfaces) == {"cnn", "rnn"}
 

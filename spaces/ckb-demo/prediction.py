@@ -5,10 +5,11 @@ the attention plot). Plain functions, no UI: the Space (app.py) shows what they 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
 import torch
+from hf_ckb import Bundle
+from hf_ckb.hub import is_repo_id
 
 DEFAULT_BUNDLE = "ckb-quickstart"
 BUNDLE_ENV = "HF_CKB_BUNDLE"
@@ -16,7 +17,6 @@ MAX_CHARS = 20_000  # characters read before tokenizing: a pasted book is cut he
 FALLBACK_MAX_TOKENS = 512  # for tokenizers whose model_max_length is the "no limit" sentinel
 EMPTY_MESSAGE = "Type or paste a review (or click an example), then press **Classify**."
 VERSIONS = ("original", "CKB-backed", "exported")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def missing_bundle_message(spec: str) -> str:
@@ -24,35 +24,16 @@ def missing_bundle_message(spec: str) -> str:
             f"or set `{BUNDLE_ENV}` to a bundle folder or Hub repo id.")
 
 
-def is_repo_id(spec: str) -> bool:
-    """`owner/name` that is not an existing local path."""
-    return bool(_REPO_ID.match(spec)) and not os.path.exists(spec) and not spec.startswith((".", "~"))
-
-
 def load_demo_bundle(spec: str | None = None):
-    """Loads the bundle named by `spec` (default: `$HF_CKB_BUNDLE`, then `ckb-quickstart`).
-
-    A local folder goes to `hf_ckb.bundle.load_bundle`; a Hub repo id to `hf_ckb.hub.load_bundle_from_hub` when that
-    exists, else to `huggingface_hub.snapshot_download` then `load_bundle`. Returns `(bundle, None)` or
-    `(None, message)`: a missing or unreadable bundle is a message for the UI, never an exception.
+    """Loads the bundle named by `spec` (default: `$HF_CKB_BUNDLE`, then `ckb-quickstart`), a local folder or a Hub
+    repo id, with `hf_ckb.Bundle.from_pretrained`. Returns `(bundle, None)` or `(None, message)`: a missing or
+    unreadable bundle is a message for the UI, never an exception.
     """
-    from hf_ckb.bundle import load_bundle
-
     spec = spec or os.environ.get(BUNDLE_ENV) or DEFAULT_BUNDLE
+    if not is_repo_id(spec) and not os.path.isfile(os.path.join(spec, "config.json")):
+        return None, missing_bundle_message(spec)
     try:
-        if is_repo_id(spec):
-            try:
-                from hf_ckb.hub import load_bundle_from_hub
-            except ImportError:
-                from huggingface_hub import snapshot_download
-
-                bundle = load_bundle(snapshot_download(spec))
-            else:
-                bundle = load_bundle_from_hub(spec)
-        else:
-            if not os.path.isfile(os.path.join(spec, "config.json")):
-                return None, missing_bundle_message(spec)
-            bundle = load_bundle(spec)
+        bundle = Bundle.from_pretrained(spec)
     except Exception as err:  # a broken download or folder: say so in the page
         return None, f"Could not load the bundle `{spec}`: {type(err).__name__}: {err}"
     if not bundle.interfaces and not bundle.exported:
