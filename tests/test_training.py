@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
 from hf_ckb import CKBModel, InterfaceModel, get_interface_model
+from hf_ckb.interface.standalone import standalone_network
 from hf_ckb.training import (CKBTrainer, CKBTrainingModule, JointCollator, JointDataset, ckb_training_args,
                              fidelity_sums, imitation_loss, prepare_export, summarise_fidelity)
 
@@ -157,29 +158,24 @@ def test_checkpoint_holds_ckb_and_interfaces_not_hosts(tiny_tokenizer, make_host
     checkpoint = tmp_path / "checkpoint-10"
     assert (tmp_path / "checkpoint-5").is_dir() and checkpoint.is_dir()
     assert (checkpoint / "trainable.safetensors").is_file()
-    assert (checkpoint / "ckb" / "config.json").is_file() and (checkpoint / "ckb" / "model.safetensors").is_file()
-    for name in ("rnn", "cnn"):
-        assert (checkpoint / "interfaces" / name / "interface_config.json").is_file()
-        assert (checkpoint / "interfaces" / name / "interface_model.safetensors").is_file()
-    # no host weights anywhere: only the CKB's and the interfaces' tensors
+    # no host weights anywhere: only the CKB's and the interfaces' tensors (the usable result is the bundle a run
+    # writes at its end, hf_ckb.bundle; a checkpoint is for resuming)
     state = load_file(checkpoint / "trainable.safetensors")
     assert set(state) == set(module.trainable_state_dict())
     assert all(k.startswith("ckb.") or ".interfaces." in k for k in state)
     assert not any(".base_layer." in k or "embeddings" in k or "classifier" in k for k in state)
-    model_files = sorted(str(p.relative_to(checkpoint)) for p in checkpoint.rglob("model.safetensors"))
-    assert model_files == ["ckb/model.safetensors"]
-    assert not list(checkpoint.rglob("*.bin"))
+    assert not list(checkpoint.rglob("model.safetensors")) and not list(checkpoint.rglob("*.bin"))
 
-    # the folders are usable as they are: the CKB and each interface load, and their fingerprints agree
-    ckb = CKBModel.from_pretrained(checkpoint / "ckb")
-    assert torch.equal(ckb.low_level, module.ckb.low_level)
-    recorded = json.loads((checkpoint / "interfaces" / "rnn" / "interface_config.json").read_text())
-    assert recorded["ckb_fingerprint"] == ckb.fingerprint() == ckb.config.fingerprint
-    loaded = InterfaceModel.from_pretrained(make_host("rnn"), ckb, str(checkpoint / "interfaces" / "rnn"))
+    # the checkpoint restores a fresh module to the trained one's outputs
+    restored = import_module(make_host, make_ckb)
+    restored.load_checkpoint(str(checkpoint))
+    assert torch.equal(restored.ckb.low_level, module.ckb.low_level)
     ids = torch.randint(2, 50, (2, 6))
     module.eval()  # the Trainer leaves it in training mode (classifier dropout)
-    with torch.no_grad(), loaded.mode("interface"), module.networks["rnn"].mode("interface"):
-        torch.testing.assert_close(loaded(input_ids=ids).logits, module.networks["rnn"](input_ids=ids).logits)
+    restored.eval()
+    with torch.no_grad(), restored.networks["rnn"].mode("interface"), module.networks["rnn"].mode("interface"):
+        torch.testing.assert_close(restored.networks["rnn"](input_ids=ids).logits,
+                                   module.networks["rnn"](input_ids=ids).logits, rtol=0, atol=0)
 
 
 def test_resume_from_checkpoint_matches_an_uninterrupted_run(tiny_tokenizer, make_host, make_ckb, tmp_path,
@@ -263,10 +259,9 @@ def test_export_trains_the_target_and_saves_a_standalone_network(kind, tiny_toke
         if not param.requires_grad:
             assert torch.equal(param, frozen_before[name]), name
 
-    module.save_pretrained(str(tmp_path / "out"))
-    folder = tmp_path / "out" / "networks" / kind
+    standalone_network(exported).save_pretrained(str(tmp_path / "out"))  # what export_network saves and returns
+    folder = tmp_path / "out"
     assert (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
-    assert not (tmp_path / "out" / "ckb").exists()
     standalone, info = AutoModelForSequenceClassification.from_pretrained(folder, output_loading_info=True)
     assert type(standalone) is type(source.base_model)
     assert not info["missing_keys"] and not info["unexpected_keys"]

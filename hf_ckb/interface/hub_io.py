@@ -8,6 +8,7 @@ from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
+from ..ckb.hub_io import ensure_branch
 from .config import INTERFACE_CONFIG_NAME, INTERFACE_WEIGHTS_NAME
 
 
@@ -20,12 +21,6 @@ def is_repo_id(name: str) -> bool:
     except HFValidationError:
         return False
     return True
-
-
-def ensure_branch(api: HfApi, repo_id: str, revision: str | None, create_pr: bool = False) -> None:
-    """Creates branch `revision` of `repo_id` (from main) when it is a branch name that does not exist yet."""
-    if revision is not None and not create_pr and not revision.startswith("refs/"):
-        api.create_branch(repo_id, branch=revision, exist_ok=True)
 
 
 def upload_folder_to_hub(folder: str, repo_id: str, *, path_in_repo: str | None = None, revision: str | None = None,
