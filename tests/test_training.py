@@ -1,7 +1,6 @@
 """Import and export training (Eq. 13-21): losses, the joint dataset, CKBTrainer's loss, evaluation, checkpoints,
 resuming, non-finite losses and the standalone export."""
 
-import json
 import os
 
 import pytest
@@ -9,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
-from hf_ckb import CKBModel, InterfaceModel, get_interface_model
+from hf_ckb import CKBModel, get_interface_model
 from hf_ckb.interface.standalone import standalone_network
 from hf_ckb.training import (CKBTrainer, CKBTrainingModule, JointCollator, JointDataset, ckb_training_args,
                              fidelity_sums, imitation_loss, prepare_export, summarise_fidelity)
