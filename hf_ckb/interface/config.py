@@ -10,6 +10,7 @@ INTERFACE_CONFIG_NAME = "interface_config.json"  # not adapter_config.json: tran
 INTERFACE_WEIGHTS_NAME = "interface_model.safetensors"
 
 FUNCTION_KINDS = ("sequence", "recurrent", "window")
+DESIGNS = ("paper", "memory")  # the interface block: `CKBAttention` (the paper's reading) or `MemoryAttention`
 
 
 @dataclass
@@ -42,6 +43,10 @@ class InterfaceConfig:
         default=None, metadata={"help": "Whether position t may read only input rows <= t. None: from the host "
                                         "(decoder-only models are causal)."})
     dropout: float = field(default=0.0, metadata={"help": "Dropout inside the interface."})
+    design: str = field(
+        default="paper", metadata={"help": "'paper': the paper's block (own key/value projections of the CKB, a "
+                                           "residual, attention over input rows). 'memory': keys and values are the "
+                                           "CKB rows, no private path (hf_ckb.interface.memory)."})
     # Recorded when saved, checked when loaded.
     host_model_id: str | None = field(default=None, metadata={"help": "The host's name or path (recorded)."})
     host_revision: str | None = field(default=None, metadata={"help": "The host's revision (recorded)."})
@@ -58,6 +63,8 @@ class InterfaceConfig:
     def __post_init__(self):
         if self.function_kind is not None and self.function_kind not in FUNCTION_KINDS:
             raise ValueError(f"function_kind must be one of {FUNCTION_KINDS}, got {self.function_kind!r}.")
+        if self.design not in DESIGNS:
+            raise ValueError(f"design must be one of {DESIGNS}, got {self.design!r}.")
         if self.function_kind == "window" and not self.window_size:
             raise ValueError("A 'window' interface needs window_size (rows per window).")
         if self.level is None and self.function_kind is not None:

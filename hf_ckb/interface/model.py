@@ -13,6 +13,7 @@ from ..utils import atomic_file
 from .attention import CKBAttention
 from .config import INTERFACE_WEIGHTS_NAME, InterfaceConfig
 from .hub_io import interface_folder, upload_folder_to_hub
+from .memory import MemoryAttention
 from .layer import LAYER_CLASSES, MODES, InterfaceContext, InterfaceLayer, StackModule
 from .targets import default_target
 
@@ -131,11 +132,13 @@ class InterfaceModel(nn.Module):
         if config.causal is None:
             config.causal = self.context.causal
         if config.intermediate_size is None:
-            config.intermediate_size = 4 * self.ckb.config.hidden_size if config.function_kind == "sequence" else 0
+            sequence = config.function_kind == "sequence" and config.design == "paper"  # 'memory' has no FFN
+            config.intermediate_size = 4 * self.ckb.config.hidden_size if sequence else 0
         config.ckb_hidden_size = self.ckb.config.hidden_size
         config.host_model_id = config.host_model_id or getattr(self.base_model, "name_or_path", None) or None
-        block = CKBAttention(config.in_features, config.out_features, self.ckb.config.hidden_size,
-                             config.num_heads, config.intermediate_size, config.dropout)
+        block_class = MemoryAttention if config.design == "memory" else CKBAttention
+        block = block_class(config.in_features, config.out_features, self.ckb.config.hidden_size,
+                            config.num_heads, config.intermediate_size, config.dropout)
         block.to(device=self.ckb.low_level.device)
         wrapper.add_interface(name, block)
         self.interface_configs[name] = config

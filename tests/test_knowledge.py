@@ -1,0 +1,160 @@
+"""The knockout control (`hf_ckb.knowledge`) and the 'memory' interface design (`hf_ckb.interface.memory`)."""
+
+import json
+
+import pytest
+import torch
+from transformers import DataCollatorWithPadding
+
+from hf_ckb import InterfaceConfig, InterfaceModel
+from hf_ckb.interface.attention import CKBAttention
+from hf_ckb.interface.memory import MemoryAttention
+from hf_ckb.knowledge import knockout, replaced_ckb
+from hf_ckb.training import CKBTrainingModule
+
+# ----------------------------------------------------------------------------------------------- the memory block
+
+
+def _block(seed=0, **kwargs):
+    torch.manual_seed(seed)
+    return MemoryAttention(6, 5, 16, num_heads=4, **kwargs).eval()
+
+
+def test_memory_block_shapes_and_attention(tiny_ckb):
+    x = torch.randn(2, 7, 6)
+    y, probs = _block()(x, tiny_ckb.low_level, tiny_ckb.high_level, return_attention=True)
+    assert y.shape == (2, 7, 5)
+    K, n_h = tiny_ckb.low_level.shape[0], tiny_ckb.high_level.shape[0]
+    assert probs.shape == (2, 7, n_h + K)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(2, 7))
+
+
+def test_memory_block_rows_are_independent_and_packing_zeroes_padding(tiny_ckb):
+    block, x = _block(), torch.randn(2, 7, 6)
+    mask = torch.ones(2, 7, dtype=torch.long)
+    mask[0, 4:] = 0
+    low, high = tiny_ckb.low_level, tiny_ckb.high_level
+    full = block(x, low, high)
+    other = x.clone()
+    other[0, 4:] = 100.0  # padded rows' contents must not reach real rows
+    packed = block(other, low, high, mask=mask, pack=True)
+    torch.testing.assert_close(packed[mask.bool()], full[mask.bool()])
+    assert torch.all(packed[0, 4:] == 0)
+    torch.testing.assert_close(block(x, low, high, mask=mask, causal=True), full)  # each row reads only the CKB
+
+
+def test_memory_block_reuses_projected_memory(tiny_ckb):
+    block, x = _block(), torch.randn(3, 1, 6)
+    low, high = tiny_ckb.low_level, tiny_ckb.high_level
+    torch.testing.assert_close(block(x, low, high, memory=block.project_memory(low, high)), block(x, low, high))
+
+
+def test_zeroed_ckb_leaves_memory_block_constant_but_not_paper_block(tiny_ckb):
+    x = torch.randn(4, 3, 6)
+    low, high = torch.zeros_like(tiny_ckb.low_level), torch.zeros_like(tiny_ckb.high_level)
+    y = _block()(x, low, high)
+    torch.testing.assert_close(y, y[:1, :1].expand_as(y))  # one output for every input: nothing to read
+    torch.manual_seed(0)
+    paper = CKBAttention(6, 5, 16, num_heads=4).eval()(x, low, high)
+    assert (paper - paper[:1, :1]).abs().max() > 1e-3  # the paper's block computes through its private path
+    assert not torch.allclose(_block()(x, tiny_ckb.low_level, tiny_ckb.high_level), y)
+
+
+def test_memory_block_refuses_a_feed_forward_block():
+    with pytest.raises(ValueError, match="intermediate_size=0"):
+        MemoryAttention(6, 5, 16, intermediate_size=64)
+
+
+def test_design_is_validated():
+    with pytest.raises(ValueError, match="design must be one of"):
+        InterfaceConfig(design="pkm")
+
+
+@pytest.mark.parametrize("kind", ["rnn", "cnn", "ann"])
+def test_memory_design_attaches_saves_and_loads(kind, make_host, make_ckb, token_ids, tmp_path):
+    ckb = make_ckb()
+    model = InterfaceModel(make_host(kind), ckb, InterfaceConfig(design="memory"))
+    assert all(isinstance(b, MemoryAttention) for b in model.interface_blocks())
+    with model.mode("interface"):
+        expected = model(input_ids=token_ids).logits
+    model.save_pretrained(str(tmp_path))
+    saved = json.loads((tmp_path / "interface_config.json").read_text())
+    assert saved["design"] == "memory" and saved["intermediate_size"] == 0
+    loaded = InterfaceModel.from_pretrained(make_host(kind), ckb, str(tmp_path))
+    assert isinstance(loaded.interface_blocks()[0], MemoryAttention)
+    with loaded.mode("interface"):
+        torch.testing.assert_close(loaded(input_ids=token_ids).logits, expected)
+
+
+# ----------------------------------------------------------------------------------------------- knockout
+
+
+def _module(make_host, make_ckb, design="memory", kind="cnn"):
+    ckb = make_ckb()
+    net = InterfaceModel(make_host(kind), ckb, InterfaceConfig(design=design))
+    return CKBTrainingModule(ckb, {kind: net}, "import")
+
+
+def test_replaced_ckb_zeroes_randomises_and_restores_bit_for_bit(make_ckb):
+    ckb = make_ckb()
+    before = [ckb.low_level.detach().clone(), ckb.high_level.detach().clone()]
+    with replaced_ckb(ckb, "zero"):
+        assert not ckb.low_level.any() and not ckb.high_level.any()
+    with replaced_ckb(ckb, "random", seed=3):
+        first = ckb.low_level.detach().clone()
+        assert not torch.equal(first, before[0])
+        assert abs(float(first.std()) - float(before[0].std())) < 0.3 * float(before[0].std())
+    with replaced_ckb(ckb, "random", seed=3):
+        assert torch.equal(ckb.low_level, first)  # seeded
+    with pytest.raises(RuntimeError, match="boom"), replaced_ckb(ckb, "zero"):
+        raise RuntimeError("boom")
+    assert torch.equal(ckb.low_level, before[0]) and torch.equal(ckb.high_level, before[1])
+    with pytest.raises(ValueError, match="kind must be one of"), replaced_ckb(ckb, "shuffled"):
+        pass
+
+
+def test_knockout_scores_every_variant_and_restores_the_ckb(make_host, make_ckb, make_token_dataset, tiny_tokenizer):
+    module = _module(make_host, make_ckb)
+    before = module.ckb.low_level.detach().clone()
+    data = make_token_dataset(24, seed=0, labels=True)
+    scores = knockout(module, "cnn", data, DataCollatorWithPadding(tiny_tokenizer), batch_size=8)
+    assert set(scores) == {"imported", "zero", "random"}
+    for metrics in scores.values():
+        assert 0.0 <= metrics["accuracy"] <= 1.0 and -1.0 <= metrics["cosine"] <= 1.0
+    assert scores["zero"]["cosine"] != scores["imported"]["cosine"]
+    assert torch.equal(module.ckb.low_level, before)
+    with pytest.raises(ValueError, match="No network 'rnn'"):
+        knockout(module, "rnn", data, DataCollatorWithPadding(tiny_tokenizer))
+
+
+@pytest.mark.parametrize("design", ["memory", "paper"])
+def test_zeroing_reaches_what_the_interface_reads(design, make_host, make_ckb, token_ids):
+    """With the CKB zeroed, a 'memory' interface predicts one row for every window; the paper's still varies."""
+    module = _module(make_host, make_ckb, design)
+    net = module.networks["cnn"]
+
+    def predictions():
+        with torch.no_grad(), net.mode("import"):
+            net(input_ids=token_ids)
+        return net.records[0].prediction.flatten(0, 1)  # (B * T, out)
+
+    imported = predictions()
+    with replaced_ckb(module.ckb, "zero"):
+        zeroed = predictions()
+    assert not torch.allclose(zeroed, imported)
+    spread = (zeroed - zeroed[:1]).abs().max()
+    assert (spread < 1e-5) if design == "memory" else (spread > 1e-3)
+
+
+@pytest.mark.slow
+def test_benchmark_tiny_scale_writes_both_designs(tmp_path):
+    from benchmarks.knowledge.run import run
+
+    results = run("tiny", networks=("cnn",), results_dir=str(tmp_path))
+    saved = json.loads((tmp_path / "tiny.json").read_text())
+    assert saved["design"] == "memory" and saved["paper_design"]["design"] == "paper"
+    for design in (saved, saved["paper_design"]):
+        row = design["knockout"]["cnn"]["validation"]
+        assert set(row) >= {"teacher", "ckb_backed", "zero_ckb", "random_ckb", "majority", "cos"}
+    assert saved == json.loads(json.dumps(results))
+    assert "| memory | CNN |" in (tmp_path / "tiny.md").read_text()
