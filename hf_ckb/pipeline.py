@@ -19,7 +19,7 @@ from .interface import InterfaceConfig, InterfaceModel
 from .interface.standalone import standalone_network
 from .layout import checkpoints_dir, is_bundle
 from .training import CKBTrainer, CKBTrainingModule, ckb_training_args, evaluate_network, prepare_export
-from .training.arguments import run_arguments
+from .training.arguments import run_arguments, run_cadence
 from .training.trainer import accuracy
 
 
@@ -90,12 +90,8 @@ def evaluate_export(source: InterfaceModel, exported: nn.Module, name: str, toke
 
 def _train(module, tokenizers, train_sets, eval_sets, output_dir, mode, steps, learning_rate, batch_size,
            eval_steps, seed, resume, **extra_args):
-    args = ckb_training_args(output_dir, mode, max_steps=steps, learning_rate=learning_rate,
-                             per_device_train_batch_size=batch_size, per_device_eval_batch_size=128,
-                             lr_scheduler_type="cosine", warmup_steps=max(steps // 20, 1), seed=seed,
-                             eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps",
-                             save_steps=eval_steps, save_total_limit=2, load_best_model_at_end=True,
-                             logging_steps=max(eval_steps // 4, 1), **extra_args)
+    args = ckb_training_args(output_dir, mode, learning_rate=learning_rate, per_device_train_batch_size=batch_size,
+                             seed=seed, **run_cadence(steps=steps, eval_steps=eval_steps), **extra_args)
     trainer = CKBTrainer(module, args, train_datasets=train_sets, eval_datasets=eval_sets, tokenizers=tokenizers)
     trainer.train(resume_from_checkpoint=resume or None)
     return trainer
