@@ -154,7 +154,10 @@ def test_benchmark_tiny_scale_writes_both_designs(tmp_path):
     saved = json.loads((tmp_path / "tiny.json").read_text())
     assert saved["design"] == "memory" and saved["paper_design"]["design"] == "paper"
     for design in (saved, saved["paper_design"]):
-        row = design["knockout"]["cnn"]["validation"]
-        assert set(row) >= {"teacher", "ckb_backed", "zero_ckb", "random_ckb", "majority", "cos"}
+        for key in ("knockout", "frozen_ckb"):
+            row = design[key]["cnn"]["validation"]
+            assert set(row) >= {"teacher", "ckb_backed", "zero_ckb", "random_ckb", "majority", "cos"}
+        assert design["frozen_ckb"]["cnn"]["ckb_change"] < 1e-3 < design["knockout"]["cnn"]["ckb_change"]
     assert saved == json.loads(json.dumps(results))
-    assert "| memory | CNN |" in (tmp_path / "tiny.md").read_text()
+    table = (tmp_path / "tiny.md").read_text()
+    assert "| memory | trained | CNN |" in table and "| paper | frozen at init | CNN |" in table

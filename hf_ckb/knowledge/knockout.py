@@ -23,7 +23,8 @@ def _replacement(tensor: torch.Tensor, kind: str, generator: torch.Generator) ->
 @contextlib.contextmanager
 def replaced_ckb(ckb: CKBModel, kind: str, seed: int = 0):
     """Within the block, every CKB matrix is `kind`: 'imported' (unchanged), 'zero', or 'random' (normal noise with
-    the matrix's own std, from `seed`). The original values are copied back bit for bit on exit, even on error."""
+    the matrix's own std, from `seed`; use a seed other than the one the CKB was initialised with, or 'random' may
+    redraw its initial values). The original values are copied back bit for bit on exit, even on error."""
     if kind not in KNOCKOUTS:
         raise ValueError(f"kind must be one of {KNOCKOUTS}, got {kind!r}.")
     params = [getattr(ckb, name) for name in WEIGHT_NAMES]
