@@ -22,6 +22,28 @@ def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.unflatten(-1, (num_heads, x.shape[-1] // num_heads))
 
 
+def softmax(scores: torch.Tensor, lse: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over the last dim as `exp(scores - logsumexp)` (`lse`: the `keepdim` log-sum-exp, if already known).
+
+    Not `torch.softmax`, for reproducibility: on CPU its backward kernel rounds differently when its rows are split
+    over intra-op threads than when one thread runs them all (the two compiled copies of the kernel differ in
+    fused multiply-adds; seen in PyTorch 2.13 for rows whose length is not a multiple of the SIMD width), so a
+    seeded import gave other weights with 1 thread than with 2. This form's backward is elementwise ops and a row
+    sum, which round the same whatever the thread count."""
+    return torch.exp(scores - (scores.logsumexp(-1, keepdim=True) if lse is None else lse))
+
+
+class LayerNorm(nn.LayerNorm):
+    """`nn.LayerNorm` (same parameters and state-dict keys) whose weight and bias gradients do not depend on the
+    number of intra-op threads: the fused CPU backward sums them over rows in per-thread partial sums, so they
+    rounded differently with 1, 2 or 3 threads. Here only the normalisation is fused; the affine map is broadcasting
+    ops, whose gradient sums run over each column whole."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        normed = F.layer_norm(x, self.normalized_shape, eps=self.eps)
+        return normed if self.weight is None else normed * self.weight + self.bias
+
+
 def key_mask(mask: torch.Tensor | None, causal: bool, length: int, device) -> torch.Tensor | None:
     """Which input rows each query may read: `(N or 1, 1, T_query, T_key)` bool, or None for all."""
     allowed = None
@@ -67,7 +89,7 @@ class CKBAttention(nn.Module):
         self.attn_out = nn.Linear(d, d)
         self.ffn = None
         if intermediate_size:
-            self.ffn = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, intermediate_size), nn.GELU(),
+            self.ffn = nn.Sequential(LayerNorm(d), nn.Linear(d, intermediate_size), nn.GELU(),
                                      nn.Linear(intermediate_size, d), nn.Dropout(dropout))
         self.dropout = nn.Dropout(dropout)
         self.out_proj = nn.Linear(d, out_features)
@@ -126,7 +148,7 @@ class CKBAttention(nn.Module):
         lse_inp = s_inp.logsumexp(-1, keepdim=True)  # (N, H, T, 1)
         lse = torch.logaddexp(lse_mem, lse_inp)  # normaliser of the joint softmax over n_l + T keys
         a_mem = torch.einsum("nhtkm,kmhe->nhtke", torch.exp(s_mem - lse[..., None]), mem_v)
-        a_inp = rows.mix(torch.softmax(s_inp, -1), inp_v).transpose(1, 2)  # (N, H, T, e), the same for every k
+        a_inp = rows.mix(softmax(s_inp, lse_inp), inp_v).transpose(1, 2)  # (N, H, T, e), the same for every k
         hidden = a_mem + torch.exp(lse_inp - lse)[..., None] * a_inp[:, :, :, None]  # (N, H, T, K, e)
         return hidden.permute(0, 2, 3, 1, 4).flatten(-2)  # (N, T, K, d)
 
@@ -143,7 +165,7 @@ class CKBAttention(nn.Module):
         s_hid = torch.einsum("nthd,ntkd->nhtk", q_hid, hidden) + torch.einsum("nthe,he->nht", q, b_k)[..., None]
         s_inp = rows.scores(q, inp_k)  # (N, H, T, T)
         scores = torch.cat([torch.einsum("nthe,mhe->nhtm", q, mem_k), s_hid, s_inp], dim=-1)  # n_h + K + T keys
-        probs = torch.softmax(scores, -1)
+        probs = softmax(scores)
         n_h, K = mem_k.shape[0], hidden.shape[2]
         p_mem, p_hid, p_inp = probs.split([n_h, K, probs.shape[-1] - n_h - K], dim=-1)
         mixed = torch.einsum("nhtk,ntkd->nthd", p_hid, hidden)  # (N, T, H, d): each head's mix of the h_k
