@@ -109,3 +109,43 @@ def test_tokenizer_round_trip_and_tokenize_dataset(tmp_path, rotten_tomatoes):
     tokenized = tokenize_dataset(rotten_tomatoes["validation"].select(range(8)), tokenizer, max_length=5)
     assert set(tokenized.column_names) == {"input_ids", "attention_mask", "label"}
     assert max(len(row) for row in tokenized["input_ids"]) <= 5
+
+
+@pytest.mark.parametrize("rows, column, count", [("great film,pos\n,neg\n,pos\n", "review", 2),
+                                                 ("great film,pos\nawful,\n", "sentiment", 1)])
+def test_load_empty_cells_name_the_column_and_count(tmp_path, rows, column, count):
+    path = tmp_path / "reviews.csv"
+    path.write_text("review,sentiment\n" + rows)
+    with pytest.raises(ValueError, match=rf"Column '{column}' .* has {count} empty cell\(s\)"):
+        load_text_dataset(str(path), text_column="review", label_column="sentiment")
+
+
+def test_load_blank_text_is_empty(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"text": "fine", "label": 1}\n{"text": "   ", "label": 0}\n{"text": "", "label": 0}\n')
+    with pytest.raises(ValueError, match=r"Column 'text' .* has 2 empty cell\(s\) \(the first in data row 2\)"):
+        load_text_dataset(str(path))
+
+
+def test_load_text_column_of_numbers_is_refused(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n1,pos\n2,neg\n")
+    with pytest.raises(ValueError, match=r"Column 'text' .* holds int64 values, not text"):
+        load_text_dataset(str(path))
+
+
+def test_load_latin1_file_says_so_and_how_to_fix_it(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_bytes("text,label\ncafé crème,pos\nbad,neg\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"not UTF-8 text .*iconv -f latin1 -t utf-8"):
+        load_text_dataset(str(path))
+
+
+def test_carving_validation_from_one_row_states_the_minimum(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("text,label\ngood,pos\n")
+    with pytest.raises(ValueError, match=r"has 1 row\(s\): carving a validation split needs at least 2"):
+        load_text_dataset(str(path), validation_split_fraction=0.1)
+    path.write_text("text,label\ngood,pos\nbad,neg\n")
+    ds = load_text_dataset(str(path), validation_split_fraction=0.1)
+    assert (len(ds["train"]), len(ds["validation"])) == (1, 1)

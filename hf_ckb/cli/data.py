@@ -7,16 +7,18 @@ from .options import per_network
 
 
 def load_data(source: str, text_column: str, label_column: str, seed: int = 0, need_train: bool = True,
-              carve: bool = True):
-    """`load_text_dataset`, with a validation split carved from train (10%) when there is none and `carve`;
-    its errors become `CLIError`s."""
+              carve: bool = True, labels=None):
+    """`load_text_dataset` with the labels given the class ids of `labels` (a model's config; None for a model yet
+    to train) and a validation split carved from train (10%) when there is none and `carve`; its errors become
+    `CLIError`s."""
     from ..data import load_text_dataset
 
     try:
-        data = load_text_dataset(source, text_column=text_column, label_column=label_column,
+        data = load_text_dataset(source, text_column=text_column, label_column=label_column, labels=labels,
                                  validation_split_fraction=0.1 if carve else None, seed=seed)
     except (ValueError, FileNotFoundError, ImportError) as err:
-        raise CLIError(str(err).replace("text_column=/label_column=", "--text-column/--label-column")) from err
+        message = str(err).replace("text_column=/label_column=", "--text-column/--label-column")
+        raise CLIError(message.replace("text_column=", "--text-column")) from err
     if need_train and "train" not in data:
         raise CLIError(f"Dataset {source!r} has no 'train' split (its splits: {list(data)}).")
     return data
@@ -31,14 +33,30 @@ def data_specs(args, names: list[str]) -> dict[str, tuple[str, str, str]]:
     return {name: (sources[name], texts[name], labels[name]) for name in names}
 
 
-def load_network_data(args, specs: dict, tokenizers: dict, need_train: bool = True, carve: bool = True) -> dict:
-    """Per network: its dataset (see `data_specs`), tokenized with its own tokenizer. Returns name -> DatasetDict."""
+def _label_key(config) -> tuple | None:
+    """What of a model's config decides its labels' ids: networks that agree on it share one loaded dataset."""
+    return None if config is None else (config.num_labels, tuple(sorted(config.id2label.items())))
+
+
+def load_network_data(args, specs: dict, tokenizers: dict, need_train: bool = True, carve: bool = True,
+                      configs: dict | None = None) -> dict:
+    """Per network: its dataset (see `data_specs`), its labels given the ids of its model (`configs[name]`, the
+    model's config; see `hf_ckb.data.align_labels`), tokenized with its own tokenizer. Returns name ->
+    DatasetDict."""
     from ..data import tokenize_dataset
 
     raw_cache: dict = {}
     out = {}
     for name, spec in specs.items():
-        if spec not in raw_cache:
-            raw_cache[spec] = load_data(*spec, seed=getattr(args, "seed", 0), need_train=need_train, carve=carve)
-        out[name] = tokenize_dataset(raw_cache[spec], tokenizers[name], max_length=args.max_length)
+        config = (configs or {}).get(name)
+        key = (spec, _label_key(config))
+        if key not in raw_cache:
+            try:
+                raw_cache[key] = load_data(*spec, seed=getattr(args, "seed", 0), need_train=need_train,
+                                           carve=carve, labels=config)
+            except CLIError as err:
+                if len(specs) == 1:
+                    raise
+                raise CLIError(f"Network {name!r}: {err}") from err
+        out[name] = tokenize_dataset(raw_cache[key], tokenizers[name], max_length=args.max_length)
     return out

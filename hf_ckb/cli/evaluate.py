@@ -53,7 +53,8 @@ def run(args) -> int:
     model, tokenizer = load_classifier(args.model)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    data = load_network_data(args, specs, {name: tokenizer}, need_train=False, carve=args.split == "validation")[name]
+    data = load_network_data(args, specs, {name: tokenizer}, need_train=False, carve=args.split == "validation",
+                             configs={name: model.config})[name]
     if args.split not in data:
         raise CLIError(f"Dataset {args.dataset[0]!r} has no split {args.split!r} (its splits: {', '.join(data)}).")
     dataset = data[args.split]

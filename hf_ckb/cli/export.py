@@ -5,7 +5,7 @@ import os
 from .data import data_specs, load_network_data
 from .models import device_of, interface_dir, load_ckb, load_classifier, model_accuracy
 from .options import Formatter, add_data_options, add_training_options, parse_networks
-from .output import check_resume, table, write_json
+from .output import check_output_dir, check_resume, table, write_json
 
 HELP = "Export a network's interface (and the CKB behind it) into a fresh standalone network."
 DESCRIPTION = """\
@@ -47,11 +47,12 @@ def run(args) -> int:
 
     (name, model_dir), = parse_networks([args.network]).items()
     specs = data_specs(args, [name])
+    check_output_dir(args.output_dir)
     check_resume(args.output_dir, args.resume)
     iface_dir = interface_dir(args.import_dir, name)
     ckb = load_ckb(args.import_dir)
     host, tokenizer = load_classifier(model_dir, f"--network {name}=")
-    data = load_network_data(args, specs, {name: tokenizer})[name]
+    data = load_network_data(args, specs, {name: tokenizer}, configs={name: host.config})[name]
     score_split = "test" if "test" in data else "validation"
     source_accuracy = model_accuracy(host, tokenizer, data[score_split])
     source = InterfaceModel.from_pretrained(host, ckb, iface_dir, allow_ckb_mismatch=args.allow_ckb_mismatch)

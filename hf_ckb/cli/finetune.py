@@ -4,9 +4,9 @@ import os
 
 from .data import load_data
 from .errors import CLIError
-from .models import load_classifier, load_tokenizer, model_accuracy
+from .models import load_classifier, load_config, load_tokenizer, model_accuracy
 from .options import Formatter, add_data_options, positive_float, positive_int
-from .output import table, write_json
+from .output import check_output_dir, table, write_json
 
 HELP = "Fine-tune one of the paper's networks (or any Hub/local classifier) on a text dataset."
 DESCRIPTION = """\
@@ -15,10 +15,16 @@ Trains a sequence classifier on the dataset's train split, keeping the epoch wit
 
 --architecture builds the paper's network (rnn: a GRU, cnn: Kim's CNN, ann: a small Transformer) and trains a
 BPE tokenizer on the train texts unless --tokenizer is given; --model starts from a saved or Hub model and its
-own tokenizer, with a new head sized to the dataset's labels.
+own tokenizer.
+
+Labels: a model that names its classes (its config's id2label) keeps its head, and the dataset's class names
+must be among them (integer labels are its class ids). Otherwise the labels define the classes: names get ids
+in sorted order, integers are ids, and the saved config records them (id2label/label2id), which later commands
+read back; --model then gets a new head sized to them.
 
 Writes to --output-dir: the model (config.json, model.safetensors), its tokenizer, finetune_metrics.json and
-the Trainer's checkpoint-* folder. Prints the test accuracy when the dataset has a test split."""
+the Trainer's checkpoints in checkpoints/finetune/. The folder is a network (a host to import with `hf-ckb import
+--network NAME=DIR`), not a bundle. Prints the test accuracy when the dataset has a test split."""
 EPILOG = """\
 examples:
   hf-ckb finetune --architecture rnn --dataset rotten_tomatoes --output-dir models/rnn
@@ -49,20 +55,11 @@ def add_parser(subparsers):
     return p
 
 
-def label_info(dataset) -> tuple[int, dict | None]:
-    """`(num_labels, id2label)` from the `label` feature (a `ClassLabel`) or the label values (0..max)."""
-    import datasets
-
-    feature = dataset["train"].features["label"]
-    if isinstance(feature, datasets.ClassLabel):
-        return feature.num_classes, dict(enumerate(feature.names))
-    values = {v for split in dataset.values() for v in split["label"]}
-    if not all(isinstance(v, int) and v >= 0 for v in values):
-        raise CLIError(f"Labels must be class names or integers >= 0; found {sorted(values, key=str)[:5]}.")
-    return max(values) + 1, None
+MIN_CLASSES = 2
 
 
-def build_network(architecture: str, tokenizer, num_labels: int, id2label: dict | None, max_length: int):
+def build_network(architecture: str, tokenizer, names: list[str], max_length: int):
+    """A new network of `architecture` whose config records the class `names` (in id order)."""
     from ..networks import (ANNConfig, ANNForSequenceClassification, CNNConfig, CNNForSequenceClassification,
                             RNNConfig, RNNForSequenceClassification)
 
@@ -70,10 +67,33 @@ def build_network(architecture: str, tokenizer, num_labels: int, id2label: dict 
                                  "cnn": (CNNConfig, CNNForSequenceClassification),
                                  "ann": (ANNConfig, ANNForSequenceClassification)}[architecture]
     extra = {"max_position_embeddings": max(512, max_length)} if architecture == "ann" else {}
-    labels = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}} if id2label else {}
-    config = config_class(vocab_size=len(tokenizer), num_labels=num_labels, pad_token_id=tokenizer.pad_token_id,
-                          **labels, **extra)
+    config = config_class(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **label_config(names),
+                          **extra)
     return model_class(config)
+
+
+def label_config(names: list[str]) -> dict:
+    """The config entries that record class `names` (in id order) in a model."""
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+            "label2id": {name: i for i, name in enumerate(names)}}
+
+
+def _load_labelled(args):
+    """`(dataset, whether --model names its classes)`: the labels go through the classes of a --model that names
+    them; otherwise they define the classes (see the command's description)."""
+    from ..data import has_label_names
+
+    if len(args.dataset) > 1 or any(len(v or []) > 1 for v in (args.text_column, args.label_column)):
+        raise CLIError("finetune trains one network: give --dataset, --text-column and --label-column once.")
+    config = load_config(args.model, "--model") if args.model else None
+    named = config is not None and has_label_names(config)
+    raw = load_data(args.dataset[0], (args.text_column or ["text"])[0], (args.label_column or ["label"])[0],
+                    seed=args.seed, labels=config if named else None)
+    names = raw["train"].features["label"].names
+    if len(names) < MIN_CLASSES:
+        raise CLIError(f"Dataset {args.dataset[0]!r} has labels of {len(names)} class ({', '.join(names)}): "
+                       f"finetune needs at least {MIN_CLASSES}.")
+    return raw, named
 
 
 def run(args) -> int:
@@ -82,11 +102,9 @@ def run(args) -> int:
     from ..data import tokenize_dataset, train_tokenizer
     from ..pipeline import finetune
 
-    if len(args.dataset) > 1 or any(len(v or []) > 1 for v in (args.text_column, args.label_column)):
-        raise CLIError("finetune trains one network: give --dataset, --text-column and --label-column once.")
-    raw = load_data(args.dataset[0], (args.text_column or ["text"])[0], (args.label_column or ["label"])[0],
-                    seed=args.seed)
-    num_labels, id2label = label_info(raw)
+    check_output_dir(args.output_dir)
+    raw, named = _load_labelled(args)
+    names = raw["train"].features["label"].names
     torch.manual_seed(args.seed)
     if args.architecture:
         if args.tokenizer:
@@ -96,11 +114,10 @@ def run(args) -> int:
                 tokenizer = train_tokenizer(raw["train"]["text"], vocab_size=args.vocab_size)
             except (ValueError, TypeError) as err:
                 raise CLIError(f"Cannot train a tokenizer on the train texts: {err}") from err
-        model = build_network(args.architecture, tokenizer, num_labels, id2label, args.max_length)
-    else:
-        labels = {"id2label": id2label, "label2id": {v: k for k, v in id2label.items()}} if id2label else {}
-        model, tokenizer = load_classifier(args.model, "--model", num_labels=num_labels,
-                                           ignore_mismatched_sizes=True, **labels)
+        model = build_network(args.architecture, tokenizer, names, args.max_length)
+    else:  # a model that names its classes keeps its head; any other gets one for the dataset's classes
+        labels = {} if named else dict(label_config(names), ignore_mismatched_sizes=True)
+        model, tokenizer = load_classifier(args.model, "--model", **labels)
         if args.tokenizer:
             tokenizer = load_tokenizer(args.tokenizer, "--tokenizer", model)
     data = tokenize_dataset(raw, tokenizer, max_length=args.max_length)

@@ -98,7 +98,9 @@ def run_push(args) -> int:
 
 def run_pull(args) -> int:
     from ..hub import _local_names, check_bundle, download_bundle
+    from .output import check_output_dir
 
+    check_output_dir(args.output_dir)
     path = _hub_errors(lambda: download_bundle(args.repo_id, revision=args.revision, interfaces=args.interfaces,
                                                local_dir=args.output_dir), args.repo_id, args.revision)
     stale = check_bundle(path, allow_ckb_mismatch=args.allow_ckb_mismatch)

@@ -6,7 +6,7 @@ from .data import data_specs, load_network_data
 from .errors import CLIError
 from .models import device_of, load_ckb, load_classifier
 from .options import Formatter, add_data_options, add_training_options, parse_networks, positive_int
-from .output import check_resume, table, write_json
+from .output import check_output_dir, check_resume, table, write_json
 
 HELP = "Import trained networks into one CKB (each gets an interface), keeping the best checkpoint."
 DESCRIPTION = """\
@@ -63,11 +63,12 @@ def run(args) -> int:
     model_dirs = parse_networks(args.network)
     names = list(model_dirs)
     specs = data_specs(args, names)
+    check_output_dir(args.output_dir)
     check_resume(args.output_dir, args.resume)
     loaded = {name: load_classifier(path, f"--network {name}=") for name, path in model_dirs.items()}
     hosts = {name: model for name, (model, _) in loaded.items()}
     tokenizers = {name: tok for name, (_, tok) in loaded.items()}
-    data = load_network_data(args, specs, tokenizers)
+    data = load_network_data(args, specs, tokenizers, configs={n: m.config for n, m in hosts.items()})
     if args.ckb:
         ckb = load_ckb(args.ckb)
     else:

@@ -24,6 +24,19 @@ def check_model_path(path: str, option: str) -> None:
         raise CLIError(f"{option} {path!r}: no such model directory.")
 
 
+def load_config(path: str, option: str = "--model"):
+    """The `AutoConfig` of a saved model (a folder or Hub id), e.g. to read its labels before loading it."""
+    from transformers import AutoConfig
+
+    from .. import networks  # noqa: F401  (registers the paper's networks with the Auto classes)
+
+    check_model_path(path, option)
+    try:
+        return AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise CLIError(f"Cannot read the config of {option} {path!r}: {str(err).splitlines()[0]}") from err
+
+
 def load_classifier(path: str, option: str = "--model", **kwargs):
     """`(AutoModelForSequenceClassification, AutoTokenizer)` from a folder or Hub id, with a pad token set."""
     from transformers import AutoModelForSequenceClassification

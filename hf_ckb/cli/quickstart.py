@@ -36,7 +36,9 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     from ..quickstart import run_quickstart
+    from .output import check_output_dir
 
+    check_output_dir(args.output_dir)
     try:
         run_quickstart(output_dir=args.output_dir, finetune_epochs=args.finetune_epochs,
                        import_steps=args.import_steps, export_steps=args.export_steps, max_length=args.max_length,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+import shlex
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import datasets
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 _FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
@@ -51,20 +55,44 @@ def _load_raw(source: str, split: str | None) -> "datasets.DatasetDict":
     # `datasets` pings the Hub to count downloads (3 s timeout) even for local data; skip that for local data.
     counts = datasets.config.HF_UPDATE_DOWNLOAD_COUNTS
     datasets.config.HF_UPDATE_DOWNLOAD_COUNTS = counts and not os.path.exists(source)
+    # The file readers log each failure before raising it; every failure is raised again below, worded for a user.
+    readers = logging.getLogger("datasets.packaged_modules")
+    level = readers.level
+    readers.setLevel(logging.CRITICAL)
     try:
         loaded = datasets.load_dataset(*args, split=split, **kwargs)
     except Exception as error:
-        if "corresponds to no data" in str(error):  # how `datasets` reports a file without rows
-            raise ValueError(f"Split {split or 'train'!r} of {source!r} has no rows; add data to it.") from error
-        where = "a local file" if os.path.isfile(source) else "a local folder" if os.path.isdir(source) else "a Hub id"
-        raise ValueError(f"Could not load dataset {source!r} as {where}: {error}") from error
+        raise _load_error(error, source, split) from error
     finally:
         datasets.config.HF_UPDATE_DOWNLOAD_COUNTS = counts
+        readers.setLevel(level)
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({split.split("[")[0] if split else "train": loaded})
     if not isinstance(loaded, datasets.DatasetDict):
         raise ValueError(f"{source!r} loaded as a {type(loaded).__name__}; expected a map-style dataset.")
     return loaded
+
+
+def _load_error(error: Exception, source: str, split: str | None) -> ValueError:
+    """The `ValueError` that tells a user why `datasets.load_dataset` failed on `source`."""
+    if "corresponds to no data" in str(error):  # how `datasets` reports a file without rows
+        return ValueError(f"Split {split or 'train'!r} of {source!r} has no rows; add data to it.")
+    if _cause(error, UnicodeDecodeError):
+        if os.path.isfile(source):
+            stem, extension = os.path.splitext(source)
+            fixed = f"iconv -f latin1 -t utf-8 {shlex.quote(source)} > {shlex.quote(stem + '.utf8' + extension)}"
+            return ValueError(f"{source!r} is not UTF-8 text (Latin-1?); re-encode it, e.g. `{fixed}`.")
+        return ValueError(f"A file in {source!r} is not UTF-8 text (Latin-1?); re-encode it, e.g. "
+                          "`iconv -f latin1 -t utf-8 FILE > FILE.utf8`.")
+    where = "a local file" if os.path.isfile(source) else "a local folder" if os.path.isdir(source) else "a Hub id"
+    return ValueError(f"Could not load dataset {source!r} as {where}: {error}")
+
+
+def _cause(error: BaseException, kind: type) -> BaseException | None:
+    """The first exception of type `kind` in the chain of causes of `error` (`datasets` wraps reader errors)."""
+    while error is not None and not isinstance(error, kind):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def _check_schema(ds: "datasets.DatasetDict", source: str, columns: list[str]) -> None:
@@ -78,6 +106,34 @@ def _check_schema(ds: "datasets.DatasetDict", source: str, columns: list[str]) -
                 )
         if split.num_rows == 0:
             raise ValueError(f"Split {name!r} of {source!r} has no rows; a dataset needs data in every split.")
+        for column in columns:
+            _check_cells(_column(split, column), column, f"split {name!r} of {source!r}", text=column == columns[0])
+
+
+def _column(split: "datasets.Dataset", column: str) -> Any:
+    """A column of `split` as Arrow data (the rows of `split`, also when it selects rows of a larger table)."""
+    return split.with_format("arrow")[column]
+
+
+def _check_cells(cells: Any, column: str, where: str, text: bool) -> None:
+    """Raises `ValueError` naming `column` and the count of its empty cells (null, or blank strings), or if a text
+    column holds something other than strings."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    strings = pa.types.is_string(cells.type) or pa.types.is_large_string(cells.type)
+    if text and not strings:
+        raise ValueError(f"Column {column!r} of {where} holds {cells.type} values, not text; pass the text column "
+                         "as text_column=.")
+    if strings:  # a null's length is null: fill it as empty
+        empty = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(cells)), 0), True)
+    else:
+        empty = pc.is_null(cells)
+    count = pc.sum(empty).as_py() or 0
+    if count:
+        first = pc.index(empty, True).as_py()
+        raise ValueError(f"Column {column!r} of {where} has {count} empty cell(s) (the first in data row "
+                         f"{first + 1}); fill or drop those rows.")
 
 
 def _rename(ds: "datasets.DatasetDict", column: str, target: str) -> "datasets.DatasetDict":
@@ -89,18 +145,148 @@ def _rename(ds: "datasets.DatasetDict", column: str, target: str) -> "datasets.D
     return ds.rename_column(column, target)
 
 
-def _encode_string_labels(ds: "datasets.DatasetDict") -> "datasets.DatasetDict":
-    """Maps string labels to ints (sorted unique names, over all splits) stored as a `ClassLabel`."""
+def has_label_names(config: "PretrainedConfig") -> bool:
+    """Whether `config.id2label` names the classes, rather than holding the placeholders `LABEL_0`, `LABEL_1`, ...
+    that `transformers` gives a model nobody named the labels of."""
+    return any(name != f"LABEL_{i}" for i, name in (getattr(config, "id2label", None) or {}).items())
+
+
+def _target_labels(labels: Any, num_labels: int | None) -> tuple[list[str] | None, int | None]:
+    """`(class names in id order or None, number of classes or None)` from a model config, a label2id mapping or
+    None (see `align_labels`)."""
+    if labels is None:
+        return None, num_labels
+    if not isinstance(labels, Mapping):  # a PretrainedConfig
+        if not has_label_names(labels):
+            return None, labels.num_labels
+        labels = {name: int(i) for i, name in labels.id2label.items()}
+    names = [name for name, _ in sorted(labels.items(), key=lambda item: item[1])]
+    if sorted(labels.values()) != list(range(len(labels))):
+        raise ValueError(f"A label2id mapping needs the ids 0..{len(labels) - 1}; got {sorted(labels.values())}.")
+    if num_labels is not None and num_labels != len(names):
+        raise ValueError(f"label2id names {len(names)} classes but num_labels is {num_labels}.")
+    return names, len(names)
+
+
+def _few(values: list, limit: int = 5) -> str:
+    """The first `limit` of `values` as reprs, and how many more there are."""
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _split_tokens(split: "datasets.Dataset", known: list[str] | None) -> dict[Any, str | int]:
+    """Each label value of `split` (its unique cells) -> a class name (`str`) or a class id (`int`): a `ClassLabel`
+    gives its names when the target model names its classes and its ids otherwise; digit strings are ids unless
+    they are one of the `known` names; integral numbers are ids."""
+    import datasets
+
+    feature, values = split.features["label"], split.unique("label")
+    if isinstance(feature, datasets.ClassLabel):  # -1 (`datasets`' "no label") stays an id, reported as invalid
+        return {v: feature.int2str(v) if known is not None and v >= 0 else v for v in values}
+    dtype = getattr(feature, "dtype", None)
+    if dtype in ("string", "large_string"):
+        return {v: v if (known and v in known) or not v.strip().isdigit() else int(v) for v in values}
+    if dtype is not None and dtype.startswith(("int", "uint", "float")) and all(float(v).is_integer() for v in values):
+        return {v: int(v) for v in values}
+    raise ValueError(f"Labels must be class names or integer ids; the label column holds {feature}: "
+                     f"{_few(sorted(values))}.")
+
+
+def _class_ids(tokens: set, names: list[str] | None, num_labels: int | None, where: str) -> dict:
+    """Class name or id -> id in the target model (`names`/`num_labels`), or for a new model (both None): names in
+    sorted order, ids as they are. Unknown names, out-of-range ids and a mix of names and ids are errors."""
+    given = sorted(t for t in tokens if isinstance(t, str))
+    ids = sorted(t for t in tokens if isinstance(t, int))
+    if given and ids:
+        raise ValueError(f"The labels of {where} mix class names ({_few(given)}) and class ids ({_few(ids)}); use "
+                         "one kind.")
+    if given and names is None and num_labels is not None:
+        raise ValueError(f"The labels of {where} are class names ({_few(given)}) but the model does not name its "
+                         f"classes (its id2label is LABEL_0..LABEL_{num_labels - 1}); give its class ids "
+                         f"0..{num_labels - 1} instead.")
+    position = {name: i for i, name in enumerate(names if names is not None else given)}
+    limit = num_labels if num_labels is not None else math.inf
+    bad = [t for t in given if t not in position] + [t for t in ids if not 0 <= t < limit]
+    if bad:
+        known = (f"the model's labels are {_few(names, 10)}" if names is not None else
+                 f"the model's class ids are 0..{num_labels - 1}" if num_labels is not None else "ids start at 0")
+        raise ValueError(f"{len(bad)} label value(s) of {where} are not classes of the model: {_few(bad)} ({known}). "
+                         "Fix those rows, or use a model with these classes.")
+    return {t: position[t] if isinstance(t, str) else t for t in tokens}
+
+
+def _new_names(ds: "datasets.DatasetDict", ids: dict, num_labels: int | None) -> list[str]:
+    """Class names in id order when the target model names none: the sorted names of string labels, a
+    `ClassLabel`'s names, else the `transformers` placeholders `LABEL_0`, ..."""
     import datasets
 
     feature = next(iter(ds.values())).features["label"]
-    if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")):
-        return ds
-    labels = [label for split in ds.values() for label in split["label"]]
-    if any(label is None for label in labels):
-        raise ValueError("Some labels are missing (null); fill or drop those rows before loading.")
-    names = sorted(set(labels))
-    return ds.cast_column("label", datasets.ClassLabel(names=names))
+    if any(isinstance(t, str) for t in ids):
+        return sorted(ids, key=ids.get)
+    if isinstance(feature, datasets.ClassLabel) and num_labels in (None, feature.num_classes):
+        return list(feature.names)
+    count = num_labels if num_labels is not None else max(ids.values(), default=-1) + 1
+    return [f"LABEL_{i}" for i in range(count)]
+
+
+def align_labels(
+    ds: "datasets.DatasetDict",
+    labels: "PretrainedConfig | Mapping[str, int] | None" = None,
+    *,
+    num_labels: int | None = None,
+    source: str = "the dataset",
+) -> "datasets.DatasetDict":
+    """
+    Gives the `label` column of every split the class ids of a model, stored as a `ClassLabel` naming the classes.
+
+    Labels that are class names (strings, or the names of a `ClassLabel`) go through the model's `label2id`;
+    integer labels, and strings of digits such as `"0"`, are class ids and must be below the model's `num_labels`.
+    Without a model (`labels=None`, `num_labels=None`: a new model trains on these labels) names get ids in sorted
+    order (a `ClassLabel` keeps its own order) and ids stay as they are; record the resulting
+    `features["label"].names` in the new model's `id2label`.
+
+    Args:
+        ds (`datasets.DatasetDict`):
+            Splits with a `label` column (e.g. from [`load_text_dataset`]).
+        labels (`PretrainedConfig` or `Mapping[str, int]`, *optional*):
+            The model's config (its `id2label` and `num_labels`; placeholder names `LABEL_0`, ... mean the model
+            only knows ids) or its `label2id`.
+        num_labels (`int`, *optional*):
+            The model's number of classes, when `labels` is not a config.
+        source (`str`, *optional*):
+            How errors name the dataset.
+
+    Returns:
+        `datasets.DatasetDict`: the same splits; `label` holds the model's class ids as a `ClassLabel`.
+
+    Raises:
+        `ValueError`: naming the offending values, if labels are null, are names the model does not know or ids
+        outside `0..num_labels-1`, or mix names and ids.
+    """
+    import datasets
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names, num_labels = _target_labels(labels, num_labels)
+    for name, split in ds.items():
+        _check_cells(_column(split, "label"), "label", f"split {name!r} of {source!r}", text=False)
+    tokens = {name: _split_tokens(split, names) for name, split in ds.items()}
+    ids = _class_ids({t for split in tokens.values() for t in split.values()}, names, num_labels, repr(source))
+    label_feature = datasets.ClassLabel(names=names if names is not None else _new_names(ds, ids, num_labels))
+    out = {}
+    for name, split in ds.items():
+        keys, targets = list(tokens[name]), pa.array([ids[t] for t in tokens[name].values()], pa.int64())
+
+        def relabel(batch: pa.Table, keys: list = keys, targets: pa.Array = targets) -> pa.Table:
+            column = batch["label"]
+            aligned = pc.take(targets, pc.index_in(column, value_set=pa.array(keys, column.type)))
+            return batch.set_column(batch.schema.get_field_index("label"), "label", aligned)
+
+        features = split.features.copy()
+        features["label"] = label_feature
+        out[name] = split.with_format("arrow").map(relabel, batched=True, features=features,
+                                                   desc="Aligning labels").with_format(None)
+    return datasets.DatasetDict(out)
 
 
 def load_text_dataset(
@@ -109,6 +295,7 @@ def load_text_dataset(
     split: str | None = None,
     text_column: str = "text",
     label_column: str | None = "label",
+    labels: "PretrainedConfig | Mapping[str, int] | None" = None,
     validation_split_fraction: float | None = None,
     seed: int = 0,
 ) -> "datasets.DatasetDict":
@@ -124,29 +311,39 @@ def load_text_dataset(
         text_column (`str`, *optional*, defaults to `"text"`):
             Column holding the text; renamed to `text`.
         label_column (`str`, *optional*, defaults to `"label"`):
-            Column holding the label; renamed to `label`. String labels become ints (sorted unique names) stored as a
-            `ClassLabel`. `None` for unlabelled text.
+            Column holding the label; renamed to `label` and given class ids by [`align_labels`]. `None` for
+            unlabelled text.
+        labels (`PretrainedConfig` or `Mapping[str, int]`, *optional*):
+            The model the labels are for (its config, or its `label2id`): class names go through its `label2id`,
+            ids must be below its `num_labels`. By default (a model yet to train) names get ids in sorted order.
         validation_split_fraction (`float`, *optional*):
             If set and there is no `validation` split, this share of `train` becomes `validation`.
         seed (`int`, *optional*, defaults to 0):
             Seed of the validation carve-out.
 
     Returns:
-        `datasets.DatasetDict`: the splits, with `text`, `label` (unless `label_column=None`) and any other columns.
+        `datasets.DatasetDict`: the splits, with `text`, `label` (a `ClassLabel`, unless `label_column=None`) and
+        any other columns.
 
     Raises:
-        `ValueError`: if the source cannot be loaded, a column is missing or a split is empty.
+        `ValueError`: if the source cannot be loaded (or is not UTF-8 text), a column is missing, a split is empty,
+        a text or label cell is empty, labels do not fit `labels` (see [`align_labels`]), or `train` is too small
+        to carve a validation split from.
     """
     ds = _load_raw(source, split)
     _check_schema(ds, source, [text_column] + ([label_column] if label_column is not None else []))
     if label_column is not None:
-        ds = _encode_string_labels(_rename(ds, label_column, "label"))
+        ds = align_labels(_rename(ds, label_column, "label"), labels, source=source)
     ds = _rename(ds, text_column, "text")
     if validation_split_fraction is not None and "validation" not in ds:
         if "train" not in ds:
             raise ValueError(f"Cannot carve a validation split: {source!r} has no 'train' split ({list(ds)}).")
         if not 0 < validation_split_fraction < 1:
             raise ValueError(f"validation_split_fraction must be in (0, 1); got {validation_split_fraction}.")
+        minimum = max(2, math.ceil(1 / (1 - validation_split_fraction)))  # both parts get at least one row
+        if len(ds["train"]) < minimum:
+            raise ValueError(f"The 'train' split of {source!r} has {len(ds['train'])} row(s): carving a validation "
+                             f"split needs at least {minimum}. Add rows, or give a validation split.")
         parts = ds["train"].train_test_split(test_size=validation_split_fraction, seed=seed)
         ds["train"], ds["validation"] = parts["train"], parts["test"]
     return ds
