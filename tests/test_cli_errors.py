@@ -54,6 +54,7 @@ def test_finetune_needs_two_classes(capsys, tmp_path):
 WRITERS = {
     "finetune": ["finetune", "--model", "no-such-dir/", "--dataset", "no-such.csv"],
     "import": ["import", "--network", "rnn=no-such-dir/", "--dataset", "no-such.csv"],
+    "export": ["export", "--bundle", "no-such-dir/", "--network", "rnn", "--dataset", "no-such.csv"],
     "quickstart": ["quickstart"],
     "pull": ["pull", "no-such-user/no-such-repo"],
 }
