@@ -3,34 +3,36 @@
 import os
 
 from .data import data_specs, load_network_data
-from .models import device_of, interface_dir, load_ckb, load_classifier, model_accuracy
-from .options import Formatter, add_data_options, add_training_options, parse_networks
-from .output import check_output_dir, check_resume, table, write_json
+from .errors import CLIError
+from .models import load_bundle, model_accuracy
+from .options import Formatter, add_data_options, add_training_options
+from .output import check_output_dir, check_resume, table
 
 HELP = "Export a network's interface (and the CKB behind it) into a fresh standalone network."
 DESCRIPTION = """\
-Loads the CKB and the interface NAME saved by `hf-ckb import`, attaches the interface to its source network
-(the host it was trained with, given as --network NAME=MODEL_DIR), and trains a freshly initialised network of the
-same architecture (embeddings and head copied from the source) so that its function imitates the interface.
-The checkpoint with the best validation accuracy is kept.
+Loads the bundle --bundle (written by `hf-ckb import`, `hf-ckb quickstart` or `hf-ckb pull`), attaches the
+interface NAME to its host network (hosts/NAME/), and trains a freshly initialised network of the same
+architecture (embeddings and head copied from the host) so that its function imitates the interface. The
+checkpoint with the best validation accuracy is kept.
 
-Writes to --output-dir: networks/NAME/ (a plain transformers model with its tokenizer, loadable with
-AutoModelForSequenceClassification/AutoTokenizer), export_metrics.json and checkpoint-* folders. Prints the test
-accuracy of the source network and of the exported one, and the exported function's fidelity to the interface."""
+Writes exported/NAME/ (a plain transformers model with its tokenizer and model card, loadable with
+AutoModelForSequenceClassification/AutoTokenizer) into the bundle --output-dir (default: --bundle itself; another
+folder becomes a bundle holding the CKB, the interface and its host too), adds the figures to its results.json,
+and keeps the training checkpoints in checkpoints/export-NAME/. Prints the test accuracy of the host network and
+of the exported one, and the exported function's fidelity to the interface."""
 EPILOG = """\
 examples:
-  hf-ckb export --import-dir kb --network rnn=models/rnn --dataset rotten_tomatoes --output-dir exported
-  hf-ckb export --import-dir kb --network cnn=models/cnn --dataset data/ --output-dir exported --steps 2000"""
+  hf-ckb export --bundle kb --network rnn --dataset rotten_tomatoes
+  hf-ckb export --bundle kb --network cnn --dataset data/ --output-dir kb-cnn --steps 2000"""
 
 
 def add_parser(subparsers):
     p = subparsers.add_parser("export", help=HELP, description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter)
-    p.add_argument("--import-dir", required=True, metavar="DIR", help="The --output-dir of `hf-ckb import`.")
-    p.add_argument("--network", required=True, metavar="NAME=MODEL_DIR",
-                   help="The interface to export (its name in DIR/interfaces/) and the source network it belongs to.")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="The bundle holding the interface (or a Hub id).")
+    p.add_argument("--network", required=True, metavar="NAME",
+                   help="The interface to export (its name in the bundle's interfaces/).")
     add_data_options(p, per_network=True)
-    p.add_argument("--output-dir", required=True, metavar="DIR",
-                   help="Folder that receives networks/NAME/.")
+    p.add_argument("--output-dir", metavar="DIR", help="The bundle that receives exported/NAME/ (default: --bundle).")
     add_training_options(p)
     p.add_argument("--allow-ckb-mismatch", action="store_true",
                    help="Pair the interface with the CKB even if the CKB changed after the interface was trained.")
@@ -39,37 +41,33 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from transformers import DataCollatorWithPadding
+    from ..bundle import update_results
+    from ..layout import checkpoints_dir
+    from ..pipeline import evaluate_export, export_network
 
-    from ..interface import InterfaceModel
-    from ..pipeline import export_network
-    from ..training import evaluate_network
-
-    (name, model_dir), = parse_networks([args.network]).items()
+    name = args.network
+    if args.output_dir is None and not os.path.isdir(args.bundle):
+        raise CLIError(f"--bundle {args.bundle!r} is not a local folder: give --output-dir for the exported bundle.")
+    output_dir = args.output_dir or args.bundle
     specs = data_specs(args, [name])
-    check_output_dir(args.output_dir)
-    check_resume(args.output_dir, args.resume)
-    iface_dir = interface_dir(args.import_dir, name)
-    ckb = load_ckb(args.import_dir)
-    host, tokenizer = load_classifier(model_dir, f"--network {name}=")
-    data = load_network_data(args, specs, {name: tokenizer}, configs={name: host.config})[name]
-    score_split = "test" if "test" in data else "validation"
-    source_accuracy = model_accuracy(host, tokenizer, data[score_split])
-    source = InterfaceModel.from_pretrained(host, ckb, iface_dir, allow_ckb_mismatch=args.allow_ckb_mismatch)
-    module = export_network(source, name, tokenizer, data["train"], data["validation"], args.output_dir,
-                            steps=args.steps, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                            loss=args.loss, eval_steps=min(args.eval_steps, args.steps), seed=args.seed,
-                            resume=args.resume)
-    network_dir = os.path.join(args.output_dir, "networks", name)
-    tokenizer.save_pretrained(network_dir)
-    exported = evaluate_network(module, name, data[score_split], DataCollatorWithPadding(tokenizer), 128,
-                                device_of(module))
-    metrics = {"split": score_split, "examples": len(data[score_split]), "source_accuracy": source_accuracy,
-               "exported_accuracy": exported.get("accuracy"), "cosine": exported["cosine"],
-               "rel_l2": exported["rel_l2"]}
-    write_json(os.path.join(args.output_dir, "export_metrics.json"), metrics)
-    print("\n" + table(["network", "split", "source acc", "exported acc", "fidelity cosine", "fidelity rel_l2"],
-                       [[name, score_split, source_accuracy, metrics["exported_accuracy"], metrics["cosine"],
-                         metrics["rel_l2"]]]))
-    print(f"\nSaved the exported network and its tokenizer to {network_dir}/")
+    check_output_dir(output_dir)
+    check_resume(checkpoints_dir(output_dir, f"export-{name}"), args.resume)
+    bundle = load_bundle(args.bundle, interfaces=[name], allow_ckb_mismatch=args.allow_ckb_mismatch)
+    source, tokenizer = bundle.interfaces[name], bundle.tokenizers[name]
+    data = load_network_data(args, specs, {name: tokenizer}, configs={name: source.base_model.config})[name]
+    split = "test" if "test" in data else "validation"
+    with source.disable_interfaces():
+        host_accuracy = model_accuracy(source, tokenizer, data[split])
+    exported = export_network(source, name, tokenizer, data["train"], data["validation"], output_dir,
+                              steps=args.steps, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                              loss=args.loss, eval_steps=min(args.eval_steps, args.steps), seed=args.seed,
+                              resume=args.resume)
+    figures = evaluate_export(source, exported, name, tokenizer, data[split])
+    metrics = {"split": split, "examples": len(data[split]), "host_accuracy": host_accuracy,
+               "accuracy": figures.get("accuracy"), "cosine": figures["cosine"], "rel_l2": figures["rel_l2"],
+               "source_interface": name}
+    update_results(output_dir, {"exported": {name: metrics}})
+    print("\n" + table(["network", "split", "host acc", "exported acc", "fidelity cosine", "fidelity rel_l2"],
+                       [[name, split, host_accuracy, metrics["accuracy"], metrics["cosine"], metrics["rel_l2"]]]))
+    print(f"\nSaved the exported network and its tokenizer to {output_dir}/exported/{name}/")
     return 0

@@ -8,7 +8,7 @@ PUSH_HELP = "Push a bundle (CKB + interfaces + hosts + exported networks) to a H
 PUSH_DESCRIPTION = """\
 Uploads the bundle in BUNDLE_DIR (the folder `hf-ckb quickstart` writes: the CKB at its root, interfaces/,
 hosts/, exported/, results.json) to the model repo REPO_ID, creating the repo (and the branch --revision) if
-needed. The repo then mirrors the bundle; other files in BUNDLE_DIR (e.g. runs/) are not uploaded.
+needed. The repo then mirrors the bundle; other files in BUNDLE_DIR (e.g. checkpoints/) are not uploaded.
 
 The CKB is committed first; every interface then records that commit (ckb_revision), so a stale pairing is
 caught when pulled. The model card (README.md) lists the imported networks with their fidelity and accuracy; a
@@ -24,8 +24,8 @@ Downloads the bundle REPO_ID (at --revision: a branch, tag or commit sha) into -
 interface with its host network and tokenizer, the exported networks and results.json; or, with --interface,
 the CKB and only those networks. Then checks that each interface was trained with this CKB (fingerprints).
 
-Load the folder with `hf_ckb.bundle.load_bundle(DIR)`, or skip this command and load the repo directly:
-`hf_ckb.hub.load_bundle_from_hub(REPO_ID)`."""
+Load the folder with `hf_ckb.Bundle.from_pretrained(DIR)`, or skip this command and load the repo directly:
+`hf_ckb.Bundle.from_pretrained(REPO_ID)`."""
 PULL_EPILOG = """\
 examples:
   hf-ckb pull my-name/my-ckb --output-dir my-ckb
@@ -57,11 +57,14 @@ def add_parser(subparsers):
 
 
 def _hub_errors(action, repo_id: str, revision: str | None):
-    """Runs `action()`, turning the Hub's errors into one-line `CLIError`s."""
+    """Runs `action()`, turning the Hub's errors (and a Hub that cannot be reached) into one-line `CLIError`s."""
     from huggingface_hub import constants
     from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
 
+    from ..layout import LegacyLayoutError
+
+    unreachable = f"cannot reach the Hub at {constants.ENDPOINT}"
     try:
         return action()
     except RepositoryNotFoundError as err:
@@ -70,11 +73,17 @@ def _hub_errors(action, repo_id: str, revision: str | None):
     except RevisionNotFoundError as err:
         raise CLIError(f"revision {revision!r} not found in {repo_id!r}.") from err
     except LocalEntryNotFoundError as err:
-        raise CLIError(f"cannot reach the Hub at {constants.ENDPOINT}: {_first_line(err)}") from err
+        raise CLIError(f"{unreachable}: {_first_line(err)}") from err
     except HfHubHTTPError as err:
         raise CLIError(f"the Hub refused the request: {_first_line(err)}") from err
-    except (FileNotFoundError, HFValidationError) as err:
+    except (FileNotFoundError, HFValidationError, LegacyLayoutError) as err:
         raise CLIError(str(err)) from err
+    except Exception as err:
+        # the HTTP client's own transport errors (refused connection, timeout) have no common base with the above
+        if any(cls.__name__ == "TransportError" for cls in type(err).__mro__) or isinstance(err, ConnectionError):
+            raise CLIError(f"{unreachable} ({type(err).__name__}: {_first_line(err)}); check the network or "
+                           "HF_ENDPOINT.") from err
+        raise
 
 
 def _first_line(err: Exception) -> str:
@@ -97,15 +106,16 @@ def run_push(args) -> int:
 
 
 def run_pull(args) -> int:
-    from ..hub import _local_names, check_bundle, download_bundle
+    from ..hub import check_bundle, download_bundle
+    from ..layout import bundle_names
     from .output import check_output_dir
 
     check_output_dir(args.output_dir)
     path = _hub_errors(lambda: download_bundle(args.repo_id, revision=args.revision, interfaces=args.interfaces,
                                                local_dir=args.output_dir), args.repo_id, args.revision)
     stale = check_bundle(path, allow_ckb_mismatch=args.allow_ckb_mismatch)
-    interfaces = _local_names(path, "interfaces")
-    exported = _local_names(path, "exported")
+    interfaces = bundle_names(path, "interfaces")
+    exported = bundle_names(path, "exported")
     print(f"Pulled {args.repo_id} (revision {args.revision or 'main'}) into {path}: the CKB, interfaces "
           f"{', '.join(interfaces) or 'none'}; exported networks {', '.join(exported) or 'none'}.")
     if stale:

@@ -1,12 +1,10 @@
 """`hf-ckb import`: jointly import trained networks into one continuous knowledge base."""
 
-import os
-
 from .data import data_specs, load_network_data
 from .errors import CLIError
-from .models import device_of, load_ckb, load_classifier
+from .models import device_of, load_ckb, load_classifier, model_accuracy
 from .options import Formatter, add_data_options, add_training_options, parse_networks, positive_int
-from .output import check_output_dir, check_resume, table, write_json
+from .output import check_output_dir, check_resume, table
 
 HELP = "Import trained networks into one CKB (each gets an interface), keeping the best checkpoint."
 DESCRIPTION = """\
@@ -17,15 +15,17 @@ unlabelled inputs; the validation split (10% of train when there is none) select
 minimum CKB-backed accuracy over the networks. Networks load with AutoModelForSequenceClassification and
 AutoTokenizer from their folders (e.g. the output of `hf-ckb finetune`).
 
-Writes to --output-dir: ckb/ (the CKB, a transformers model), interfaces/NAME/ per network, import_metrics.json
-and checkpoint-* folders. Prints per network the validation fidelity (cosine: 1 is perfect; rel_l2: 0 is
-perfect) and the accuracy of the network running through its interface (CKB-backed)."""
+Writes the bundle --output-dir: the CKB at its root (config.json, model.safetensors: a transformers model),
+interfaces/NAME/ and hosts/NAME/ (the network with its tokenizer) per network, results.json, a model card
+(README.md), and the training checkpoints in checkpoints/import/ (--resume continues from the last one). Prints
+per network the validation fidelity (cosine: 1 is perfect; rel_l2: 0 is perfect) and the accuracy of the network
+running through its interface (CKB-backed)."""
 EPILOG = """\
 examples:
   hf-ckb import --network rnn=models/rnn --network cnn=models/cnn --dataset rotten_tomatoes --output-dir kb
   hf-ckb import --network rnn=models/rnn --dataset rnn=a.csv --network bert=models/bert --dataset bert=b.csv \\
       --text-column bert=sentence --output-dir kb --steps 2000
-  hf-ckb import --ckb kb --network ann=models/ann --dataset rotten_tomatoes --output-dir kb2   # continue"""
+  hf-ckb import --ckb kb --network ann=models/ann --dataset rotten_tomatoes --output-dir kb2   # start from kb's CKB"""
 
 
 def add_parser(subparsers):
@@ -34,9 +34,9 @@ def add_parser(subparsers):
                    help="A network to import, under NAME; repeat for each network.")
     add_data_options(p, per_network=True)
     p.add_argument("--output-dir", required=True, metavar="DIR",
-                   help="Folder that receives ckb/ and interfaces/.")
-    p.add_argument("--ckb", metavar="DIR", help="Continue importing into this saved CKB (a ckb/ folder or an import "
-                                                "--output-dir) instead of a new one; the size options are ignored.")
+                   help="The bundle to write (a new folder, or a bundle to add these networks to).")
+    p.add_argument("--ckb", metavar="BUNDLE", help="Start from the CKB of this bundle instead of a new one; the size "
+                                                   "options are ignored.")
     ckb = p.add_argument_group("size of a new CKB (defaults: the paper's small setting)")
     ckb.add_argument("--num-low-level", type=positive_int, default=10, help="K, the low-level matrices.")
     ckb.add_argument("--low-level-size", type=positive_int, default=30, help="Rows of each low-level matrix.")
@@ -53,10 +53,10 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from transformers import DataCollatorWithPadding
-
-    from ..ckb import CKBConfig, CKBModel
+    from ..bundle import update_results
+    from ..data import labelled_collator
     from ..interface import InterfaceConfig
+    from ..layout import checkpoints_dir
     from ..pipeline import import_networks
     from ..training import evaluate_network
 
@@ -64,39 +64,48 @@ def run(args) -> int:
     names = list(model_dirs)
     specs = data_specs(args, names)
     check_output_dir(args.output_dir)
-    check_resume(args.output_dir, args.resume)
+    check_resume(checkpoints_dir(args.output_dir, "import"), args.resume)
     loaded = {name: load_classifier(path, f"--network {name}=") for name, path in model_dirs.items()}
     hosts = {name: model for name, (model, _) in loaded.items()}
     tokenizers = {name: tok for name, (_, tok) in loaded.items()}
     data = load_network_data(args, specs, tokenizers, configs={n: m.config for n, m in hosts.items()})
-    if args.ckb:
-        ckb = load_ckb(args.ckb)
-    else:
-        try:
-            ckb = CKBModel(CKBConfig(num_low_level=args.num_low_level, low_level_size=args.low_level_size,
-                                     high_level_size=args.high_level_size, hidden_size=args.ckb_hidden_size))
-        except ValueError as err:
-            raise CLIError(str(err)) from err
+    ckb = load_ckb(args.ckb) if args.ckb else _new_ckb(args)
     if ckb.config.hidden_size % args.interface_heads:
         raise CLIError(f"--interface-heads {args.interface_heads} must divide the CKB width "
                        f"{ckb.config.hidden_size}.")
+    configs = {n: InterfaceConfig(num_heads=args.interface_heads, dataset=specs[n][0]) for n in names}
+    splits = {n: "test" if "test" in data[n] else "validation" for n in names}
+    # scored before the import, which attaches the interfaces to these very modules
+    host_accuracy = {n: model_accuracy(hosts[n], tokenizers[n], data[n][splits[n]]) for n in names}
     module = import_networks(
         hosts, tokenizers, {n: data[n]["train"] for n in names}, {n: data[n]["validation"] for n in names},
-        args.output_dir, ckb=ckb, interface_configs={n: InterfaceConfig(num_heads=args.interface_heads) for n in names},
-        steps=args.steps, learning_rate=args.learning_rate, batch_size=args.batch_size, loss=args.loss,
-        eval_steps=min(args.eval_steps, args.steps), seed=args.seed, resume=args.resume,
-        teacher_cache_bytes=max(args.teacher_cache_mb, 0) * 2**20)
+        args.output_dir, ckb=ckb, interface_configs=configs, steps=args.steps, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, loss=args.loss, eval_steps=min(args.eval_steps, args.steps), seed=args.seed,
+        resume=args.resume, teacher_cache_bytes=max(args.teacher_cache_mb, 0) * 2**20)
 
-    device = device_of(module)
     metrics = {}
     for name in names:
-        collator = DataCollatorWithPadding(tokenizers[name])
-        metrics[name] = {split: evaluate_network(module, name, data[name][split], collator, 128, device)
-                         for split in ("validation", "test") if split in data[name]}
-    write_json(os.path.join(args.output_dir, "import_metrics.json"), metrics)
-    rows = [[name, m["validation"]["cosine"], m["validation"]["rel_l2"], m["validation"].get("accuracy"),
-             m.get("test", {}).get("accuracy")] for name, m in metrics.items()]
-    print("\n" + table(["network", "val cosine", "val rel_l2", "val CKB-backed acc", "test CKB-backed acc"], rows))
-    print(f"\nSaved the CKB to {os.path.join(args.output_dir, 'ckb')}/ and the interfaces to "
-          f"{os.path.join(args.output_dir, 'interfaces')}/{{{','.join(names)}}}/")
+        dataset = data[name][splits[name]]
+        metrics[name] = {**evaluate_network(module, name, dataset, labelled_collator(tokenizers[name], dataset), 128,
+                                            device_of(module)),
+                         "split": splits[name], "host_accuracy": host_accuracy[name]}
+    update_results(args.output_dir, {
+        "interfaces": metrics, "datasets": {n: specs[n][0] for n in names},
+        "recipe": {"steps": args.steps, "learning_rate": args.learning_rate, "loss": args.loss,
+                   "batch_size": args.batch_size, "seed": args.seed}})
+    rows = [[name, m["split"], m["host_accuracy"], m.get("accuracy"), m["cosine"], m["rel_l2"]]
+            for name, m in metrics.items()]
+    print("\n" + table(["network", "split", "host acc", "CKB-backed acc", "fidelity cosine", "fidelity rel_l2"], rows))
+    print(f"\nSaved the bundle to {args.output_dir}/: the CKB, interfaces/ and hosts/ "
+          f"{{{','.join(names)}}}, results.json, README.md")
     return 0
+
+
+def _new_ckb(args):
+    from ..ckb import CKBConfig, CKBModel
+
+    try:
+        return CKBModel(CKBConfig(num_low_level=args.num_low_level, low_level_size=args.low_level_size,
+                                  high_level_size=args.high_level_size, hidden_size=args.ckb_hidden_size))
+    except ValueError as err:
+        raise CLIError(str(err)) from err

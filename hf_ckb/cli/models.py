@@ -38,16 +38,15 @@ def load_config(path: str, option: str = "--model"):
 
 
 def load_classifier(path: str, option: str = "--model", **kwargs):
-    """`(AutoModelForSequenceClassification, AutoTokenizer)` from a folder or Hub id, with a pad token set."""
-    from transformers import AutoModelForSequenceClassification
-
-    from .. import networks  # noqa: F401  (registers the paper's networks with the Auto classes)
+    """`(model, tokenizer)` of a saved classifier (a folder or Hub id; sequence or token classification), with a
+    pad token set."""
+    from ..classifiers import load_classifier as load
 
     check_model_path(path, option)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        model = load(path, **kwargs)
     except (OSError, ValueError) as err:
-        raise CLIError(f"Cannot load a sequence classification model from {option} {path!r}: "
+        raise CLIError(f"Cannot load a classification model from {option} {path!r}: "
                        f"{str(err).splitlines()[0]}") from err
     return model, load_tokenizer(path, option, model)
 
@@ -68,38 +67,34 @@ def load_tokenizer(path: str, option: str, model=None):
     return tokenizer
 
 
-def load_ckb(directory: str):
-    """A saved CKB from `directory` or from `directory/ckb` (an import output folder)."""
-    from ..ckb import CKBModel
+def load_ckb(directory: str, option: str = "--ckb"):
+    """The CKB of a bundle (or of a folder holding only a saved CKB)."""
+    from ..bundle import check_layout
+    from ..ckb import load_ckb as load_checked_ckb
 
-    for candidate in (directory, os.path.join(directory, "ckb")):
-        if os.path.isfile(os.path.join(candidate, "config.json")):
-            try:
-                return CKBModel.from_pretrained(candidate)
-            except (OSError, ValueError) as err:
-                raise CLIError(f"Cannot load the CKB in {candidate!r}: {str(err).splitlines()[0]}") from err
-    raise CLIError(f"No saved CKB in {directory!r} (expected {os.path.join(directory, 'ckb', 'config.json')}); "
-                   "give the --output-dir of `hf-ckb import`.")
+    _bundle_errors(check_layout, directory, option)
+    return _bundle_errors(load_checked_ckb, directory, option)
 
 
-def interface_dir(import_dir: str, name: str) -> str:
-    from ..interface.config import INTERFACE_CONFIG_NAME
+def load_bundle(directory: str, option: str = "--bundle", interfaces: list[str] | None = None,
+                allow_ckb_mismatch: bool = False):
+    """`hf_ckb.Bundle.from_pretrained` (a folder or a Hub repo id), its errors as one-line `CLIError`s; the
+    interfaces asked for must exist."""
+    from ..bundle import Bundle
 
-    path = os.path.join(import_dir, "interfaces", name)
-    found = available_interfaces(import_dir)
-    if not os.path.isfile(os.path.join(path, INTERFACE_CONFIG_NAME)):
-        raise CLIError(f"No interface {name!r} in {import_dir!r} (expected {path}/{INTERFACE_CONFIG_NAME}); "
-                       f"interfaces there: {', '.join(found) or 'none'}.")
-    return path
+    return _bundle_errors(Bundle.from_pretrained, directory, option, interfaces=interfaces,
+                          allow_ckb_mismatch=allow_ckb_mismatch)
 
 
-def available_interfaces(import_dir: str) -> list[str]:
-    """The interface names saved in an import folder; a folder without `interfaces/` is a `CLIError`."""
-    root = os.path.join(import_dir, "interfaces")
-    if not os.path.isdir(root):
-        what = "no such directory" if not os.path.isdir(import_dir) else "it holds no interfaces/ folder"
-        raise CLIError(f"--import-dir {import_dir!r}: {what}; give the --output-dir of `hf-ckb import`.")
-    return sorted(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
+def _bundle_errors(action, directory: str, option: str, **kwargs):
+    from ..interface import CKBMismatchError
+
+    try:
+        return action(directory, **kwargs)
+    except CKBMismatchError:
+        raise  # `main` words it for the command line
+    except (OSError, ValueError) as err:  # missing/legacy/corrupted folders name themselves in the message
+        raise CLIError(f"{option} {str(err).splitlines()[0]}") from err
 
 
 def device_of(module):
@@ -107,20 +102,7 @@ def device_of(module):
 
 
 def model_accuracy(model, tokenizer, dataset, batch_size: int = 128) -> float:
-    """Accuracy of a plain classifier on a tokenized labelled dataset, on the model's device."""
-    import torch
-    from torch.utils.data import DataLoader
-    from transformers import DataCollatorWithPadding
+    """`hf_ckb.pipeline.model_accuracy`, imported only when a command scores (keeps `hf-ckb --help` fast)."""
+    from ..pipeline import model_accuracy as score
 
-    from ..training.trainer import accuracy
-
-    device = device_of(model)
-    model.eval()
-    predictions, references = [], []
-    with torch.no_grad():
-        for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=DataCollatorWithPadding(tokenizer)):
-            logits = model(input_ids=batch["input_ids"].to(device),
-                           attention_mask=batch["attention_mask"].to(device)).logits
-            predictions.append(logits.argmax(-1).cpu())
-            references.append(batch["labels"])
-    return accuracy(torch.cat(predictions), torch.cat(references))
+    return score(model, tokenizer, dataset, batch_size)

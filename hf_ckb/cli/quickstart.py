@@ -10,8 +10,9 @@ fine-tunes the paper's RNN and CNN, imports both into one continuous knowledge b
 knowledge into a fresh RNN, and prints one table (teacher, CKB-backed and exported test accuracy, fidelity,
 and the logit-averaging ensemble).
 
-Writes everything under --output-dir: the CKB, the interfaces, the two teachers with their tokenizer, the
-exported RNN and results.json (the layout is printed at the end)."""
+Writes the bundle --output-dir (the layout every hf-ckb command reads): the CKB at its root, interfaces/ and
+hosts/ (the two teachers with their tokenizer) for rnn and cnn, exported/rnn/, results.json, the model card
+(README.md), and the runs' checkpoints in checkpoints/."""
 EPILOG = """\
 examples:
   hf-ckb quickstart                                  # the full run (minutes on a CPU)
