@@ -18,7 +18,7 @@ from hf_ckb.data import (labelled_collator, labelled_predictions, load_pos_datas
                          pad_and_concat, pattern_corpus_path, tokenize_dataset, tokenize_tagged, train_tokenizer)
 from hf_ckb.data.pos import align_labels, parse_tagged_sentence
 from hf_ckb.networks import ANNConfig, ANNForTokenClassification, RNNConfig, RNNForSequenceClassification
-from hf_ckb.pipeline import export_network, import_networks
+from hf_ckb.pipeline import evaluate_export, export_network, import_networks
 from hf_ckb.training import evaluate_network
 from hf_ckb.training import trainer as trainer_module
 
@@ -171,7 +171,7 @@ def pos_run(wsj, tmp_path_factory):
                               str(out / "export"), steps=6, learning_rate=1e-2, batch_size=16, eval_steps=3)
     return {"out": out, "pos": pos, "tokenizer": pos_tokenizer, "reviews": reviews,
             "review_tokenizer": review_tokenizer, "teacher": teacher_metrics, "imported": imported,
-            "exported": exported}
+            "exported": exported, "source": imported.networks["ann"]}
 
 
 def _finite_fraction(value) -> bool:
@@ -186,11 +186,11 @@ def test_tagger_trains_imports_jointly_and_reports_token_accuracy(pos_run):
                                   ("rnn", pos_run["reviews"]["validation"], pos_run["review_tokenizer"])):
         metrics = evaluate_network(imported, name, data, labelled_collator(tokenizer, data))
         assert _finite_fraction(metrics["accuracy"]) and math.isfinite(metrics["cosine"]), (name, metrics)
-    assert (pos_run["out"] / "import" / "ckb" / "config.json").is_file()
+    assert (pos_run["out"] / "import" / "config.json").is_file()  # a bundle: the CKB at its root
     assert (pos_run["out"] / "import" / "interfaces" / "ann").is_dir()
     # CKBTrainer's own evaluations during import and export padded the per-token labels too
-    for stage in ("import", "export"):
-        state = max((pos_run["out"] / stage).glob("checkpoint-*/trainer_state.json"),
+    for run in ("import/checkpoints/import", "export/checkpoints/export-ann"):
+        state = max((pos_run["out"] / run).glob("checkpoint-*/trainer_state.json"),
                     key=lambda path: int(path.parent.name.split("-")[-1]))
         evaluations = [e for e in json.loads(state.read_text())["log_history"] if "eval_ann_accuracy" in e]
         assert len(evaluations) == 2 and all(_finite_fraction(e["eval_ann_accuracy"]) for e in evaluations)
@@ -206,13 +206,12 @@ def test_exported_tagger_stands_alone_and_counts_every_labelled_token(pos_run, m
         return real_accuracy(predictions, references)
 
     monkeypatch.setattr(trainer_module, "accuracy", spy)
-    metrics = evaluate_network(pos_run["exported"], "ann", test, labelled_collator(pos_run["tokenizer"], test),
-                               batch_size=16)
+    metrics = evaluate_export(pos_run["source"], pos_run["exported"], "ann", pos_run["tokenizer"], test)
     labelled = sum(label != -100 for row in test["labels"] for label in row)
     assert counted == [labelled] and labelled > 0  # every tagged word counted once, padding never
     assert _finite_fraction(metrics["accuracy"]) and math.isfinite(metrics["cosine"])
 
-    saved = pos_run["out"] / "export" / "networks" / "ann"
+    saved = pos_run["out"] / "export" / "exported" / "ann"
     alone = ANNForTokenClassification.from_pretrained(saved).eval()
     assert type(AutoModelForTokenClassification.from_pretrained(saved)) is ANNForTokenClassification
     assert alone.config.num_hidden_layers == 2 and not any(".interfaces." in n for n, _ in alone.named_parameters())
