@@ -9,6 +9,14 @@ import torch
 import torch.nn.functional as F
 
 
+def _dense(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """float32, contiguous. A reduction over a strided last dim sums in another order than over a contiguous one, and
+    the same values arrive in both layouts: a CNN's convolutions return a transposed view, the teacher cache a
+    contiguous copy. Without this the cached and the uncached step of the same batch differed in the last bits,
+    and a resumed import (which re-runs the hosts where the uninterrupted run read the cache) drifted away."""
+    return tuple(t.float().contiguous() for t in tensors)
+
+
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     # values: (B, T) or (B,); mask: (B, T) of 0/1
     if mask is None:
@@ -42,13 +50,14 @@ def imitation_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor 
     """Δ(pred, target) averaged over the real positions: one of `LOSSES` ('cosine', 'mse', 'nmse', 'cosine+nmse')."""
     if kind not in LOSSES:
         raise ValueError(f"Unknown loss {kind!r}; choose one of {sorted(LOSSES)}.")
-    return LOSSES[kind](pred, target, mask)
+    return LOSSES[kind](*_dense(pred, target), mask)
 
 
 @torch.no_grad()
 def fidelity_sums(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> dict[str, float]:
     """Sums over real positions, to be added up over batches and divided by `count`:
     `cosine` (direction) and the squared error and target energy behind `rel_l2 = ||y - ŷ|| / ||y||` (magnitude)."""
+    pred, target = _dense(pred, target)
     weight = torch.ones(pred.shape[:-1], device=pred.device) if mask is None else mask.float()
     return {"cosine": float((_cosine(pred, target) * weight).sum()),
             "sq_err": float(((pred.float() - target.float()).pow(2).sum(-1) * weight).sum()),
