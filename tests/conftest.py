@@ -115,6 +115,10 @@ def token_ids():
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
+    return build_tokenizer()
+
+
+def build_tokenizer():
     """A word-level tokenizer over 'w0'..'w49' with '[PAD]' = id 0, right padding (pads batches for the Trainer)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast

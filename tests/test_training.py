@@ -12,6 +12,7 @@ from hf_ckb import CKBModel, get_interface_model
 from hf_ckb.interface.standalone import standalone_network
 from hf_ckb.training import (CKBTrainer, CKBTrainingModule, JointCollator, JointDataset, ckb_training_args,
                              fidelity_sums, imitation_loss, prepare_export, summarise_fidelity)
+from hf_ckb.training.trainer import last_complete_checkpoint
 
 STEPS = 30
 
@@ -219,6 +220,30 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(tiny_tokenizer, mak
     assert set(resumed) == set(straight)
     for key in straight:  # bit for bit on CPU, though the resumed run re-runs the hosts where the other hit the cache
         assert torch.equal(resumed[key], straight[key]), key
+
+
+def test_resuming_passes_over_a_checkpoint_a_killed_run_left_half_written(tiny_tokenizer, make_host, make_ckb,
+                                                                          tmp_path, make_token_dataset):
+    def trainer(output_dir):
+        return make_trainer(import_module(make_host, make_ckb), output_dir, tiny_tokenizer, make_token_dataset,
+                            max_steps=4, save_strategy="steps", save_steps=2, eval_data=False)
+
+    straight = trainer(tmp_path / "straight")
+    straight.train()
+    killed = trainer(tmp_path / "killed")
+    killed.train()
+    os.remove(tmp_path / "killed" / "checkpoint-4" / "trainer_state.json")  # killed while saving its last checkpoint
+    assert last_complete_checkpoint(str(tmp_path / "killed")) == str(tmp_path / "killed" / "checkpoint-2")
+    resumed = trainer(tmp_path / "killed")
+    resumed.train(resume_from_checkpoint=True)
+    assert resumed.state.global_step == 4
+    expected = straight.model.trainable_state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in resumed.model.trainable_state_dict().items())
+
+    for name in ("checkpoint-2", "checkpoint-4"):  # truncated: the kill came while writing them
+        (tmp_path / "killed" / name / "trainer_state.json").write_text('{"global_step": 4, "log_hi')
+    with pytest.raises(ValueError, match="No complete checkpoint-\\* folder in .*killed.*without resuming"):
+        trainer(tmp_path / "killed").train(resume_from_checkpoint=True)
 
 
 def test_resume_from_a_checkpoint_of_other_networks_raises(tiny_tokenizer, make_host, make_ckb, tmp_path,

@@ -7,8 +7,11 @@ metric), what a checkpoint holds (the CKB and interfaces, never the frozen hosts
 
 import dataclasses
 import functools
+import json
 import logging
 import math
+import os
+import re
 
 import torch
 from torch.utils.data import DataLoader
@@ -149,6 +152,16 @@ class CKBTrainer(Trainer):
         return metrics
 
     # ------------------------------------------------------------------------------------------- checkpoints
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        """`Trainer.train`; `resume_from_checkpoint=True` resumes from the last *complete* checkpoint in
+        `output_dir`, passing over one that a killed run left half-written (see `last_complete_checkpoint`)."""
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = last_complete_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(f"No complete checkpoint-* folder in {self.args.output_dir!r} to resume from: "
+                                 "start the run again without resuming.")
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         if self.args.should_save:
             self.accelerator.unwrap_model(self.model).save_checkpoint(output_dir or self.args.output_dir)
@@ -158,6 +171,28 @@ class CKBTrainer(Trainer):
 
     def _load_best_model(self) -> None:
         self.accelerator.unwrap_model(self.model).load_checkpoint(self.state.best_model_checkpoint)
+
+
+def last_complete_checkpoint(folder: str) -> str | None:
+    """The `checkpoint-<step>` folder of `folder` with the highest step that was written to the end, or None.
+
+    The Trainer writes `trainer_state.json` last, and not atomically: a run killed while saving leaves a folder
+    without it, or with a truncated one. The stock `get_last_checkpoint` would resume from that folder (without its
+    optimizer state, or not at all); such folders are skipped here, with a warning."""
+    steps = {}
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        match = re.fullmatch(r"checkpoint-(\d+)", name)
+        if match and os.path.isdir(os.path.join(folder, name)):
+            steps[int(match.group(1))] = os.path.join(folder, name)
+    for step in sorted(steps, reverse=True):
+        try:
+            with open(os.path.join(steps[step], "trainer_state.json")) as f:
+                json.load(f)
+        except (OSError, ValueError):
+            logger.warning(f"Skipping {steps[step]!r}: it was not written to the end (no readable trainer_state.json).")
+            continue
+        return steps[step]
+    return None
 
 
 CKBImportTrainer = CKBTrainer  # the module's mode decides import vs export; two names read better at call sites
