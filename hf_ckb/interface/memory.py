@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import _split_heads
+from .attention import LayerNorm, _split_heads, softmax
 
 
 class MemoryAttention(nn.Module):
@@ -50,7 +50,7 @@ class MemoryAttention(nn.Module):
         self.num_heads = num_heads
         self.key_scale = (hidden_size // num_heads) ** 0.5  # unit-norm keys times sqrt(e): scores ~ q's scale
         self.query = nn.Linear(in_features, hidden_size)
-        self.norm = nn.LayerNorm(hidden_size)
+        self.norm = LayerNorm(hidden_size)  # its gradients do not depend on the thread count
         self.dropout = nn.Dropout(dropout)
         self.out_proj = nn.Linear(hidden_size, out_features)
 
@@ -81,11 +81,11 @@ class MemoryAttention(nn.Module):
         memory = memory or self.project_memory(low_level, high_level)
         (low_k, low_v), (high_k, high_v) = memory["low"], memory["high"]
         q = _split_heads(self.query(x), H)  # (N, T, H, e)
-        p_low = torch.softmax(torch.einsum("nthe,kmhe->nthkm", q, low_k), -1)  # (N, T, H, K, n_l)
+        p_low = softmax(torch.einsum("nthe,kmhe->nthkm", q, low_k))  # (N, T, H, K, n_l); see attention.softmax
         hidden = torch.einsum("nthkm,kmhe->nthke", p_low, low_v)  # (N, T, H, K, e): h_k, per head
         scores = torch.cat([torch.einsum("nthe,mhe->nthm", q, high_k),
                             torch.einsum("nthe,nthke->nthk", q, self._keys(hidden))], dim=-1)  # n_h + K keys
-        probs = torch.softmax(scores, -1)  # (N, T, H, n_h + K)
+        probs = softmax(scores)  # (N, T, H, n_h + K)
         n_h = high_v.shape[0]
         read = (torch.einsum("nthm,mhe->nthe", probs[..., :n_h], high_v)
                 + torch.einsum("nthk,nthke->nthe", probs[..., n_h:], hidden))
