@@ -27,8 +27,7 @@ from .classifiers import load_classifier
 from .hub import fetch_bundle, is_repo_id, push_bundle
 from .interface import InterfaceConfig, InterfaceModel
 from .interface.standalone import standalone_network
-from .layout import (RESULTS_NAME, LegacyLayoutError, bundle_names, check_layout, checkpoints_dir, is_bundle,
-                     legacy_kind)
+from .layout import RESULTS_NAME, bundle_names, check_layout, is_bundle
 from .model_cards import write_bundle_cards
 from .utils import atomic_directory, atomic_file
 
@@ -49,8 +48,7 @@ class Bundle:
     revision: str | None = None  # the commit sha it was pulled at
 
     # ------------------------------------------------------------------------------------------------ saving
-    def save_pretrained(self, save_directory: str, *, refresh_card: bool = False, push_to_hub: bool = False,
-                        repo_id: str | None = None, **push_kwargs) -> str:
+    def save_pretrained(self, save_directory: str, *, refresh_card: bool = False) -> str:
         """Writes the bundle to `save_directory`, or updates the bundle already there: every part this object holds
         (the CKB, each interface with its host, each exported network) replaces that part atomically; parts it does
         not hold are kept, and `results` is merged into `results.json`. Cards are (re)written unless edited.
@@ -70,8 +68,6 @@ class Bundle:
         update_results(save_directory, self.results, refresh_card=refresh_card)
         _warn_stale(save_directory, self.ckb.fingerprint(), skip=set(self.interfaces))
         self.path = save_directory
-        if push_to_hub:
-            self.push_to_hub(repo_id or os.path.basename(os.path.abspath(save_directory)), **push_kwargs)
         return save_directory
 
     def _write_ckb(self, directory: str) -> None:
@@ -147,12 +143,6 @@ class Bundle:
                 bundle.results = json.load(f)
         return bundle
 
-    def checkpoints_dir(self, run: str) -> str:
-        """Where a training run of this bundle keeps its Trainer checkpoints: `<bundle>/checkpoints/<run>`."""
-        if self.path is None:
-            raise ValueError("This bundle was never saved: it has no folder for checkpoints.")
-        return checkpoints_dir(self.path, run)
-
 
 def _check_target(directory: str) -> None:
     if os.path.exists(directory) and not os.path.isdir(directory):
@@ -201,5 +191,4 @@ def _tokenizer(folder: str):
     return AutoTokenizer.from_pretrained(folder)
 
 
-__all__ = ["Bundle", "LegacyLayoutError", "bundle_names", "check_layout", "checkpoints_dir", "legacy_kind",
-           "update_results"]
+__all__ = ["Bundle", "update_results"]

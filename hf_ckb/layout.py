@@ -52,7 +52,7 @@ def check_layout(directory: str) -> None:
     legacy = legacy_kind(directory)
     if legacy is not None:
         raise LegacyLayoutError(f"{directory!r} is {legacy} written by an older hf_ckb; convert it into a bundle "
-                                f"with `hf-ckb convert {directory} --output-dir NEW_DIR` (see `hf-ckb convert --help`).")
+                                f"with `hf-ckb convert {directory} --output-dir NEW_DIR` (`hf-ckb convert --help`).")
     what = "holds a model that is not a CKB" if os.path.isfile(os.path.join(directory, "config.json")) else \
         "has no config.json (the CKB)"
     raise FileNotFoundError(f"{directory!r} is not an hf_ckb bundle: it {what}.")

@@ -46,12 +46,13 @@ def import_networks(hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: 
     """Jointly imports `hosts` (name -> model) into one CKB (Eq. 16-18), each on its own unlabelled `train_sets`
     inputs, keeping the checkpoint with the best min validation accuracy (Eq. A.1). Writes the bundle `output_dir`
     (the CKB, `interfaces/<name>/`, `hosts/<name>/` with each tokenizer). Returns the training module, whose
-    `networks[name]` is each host with its interface. The frozen hosts' outputs are cached after the first epoch when the
-    training sets fit in `teacher_cache_bytes` (default 1 GiB; 0 disables), see `hf_ckb.training.cache`."""
+    `networks[name]` is each host with its interface. The frozen hosts' outputs are cached after the first epoch
+    when the training sets fit in `teacher_cache_bytes` (default 1 GiB; 0 disables), see `hf_ckb.training.cache`."""
     torch.manual_seed(seed)
     ckb = ckb or CKBModel(CKBConfig())
     configs = interface_configs or {}
-    nets = {name: InterfaceModel(host.eval(), ckb, configs.get(name) or InterfaceConfig()) for name, host in hosts.items()}
+    nets = {name: InterfaceModel(host.eval(), ckb, configs.get(name) or InterfaceConfig())
+            for name, host in hosts.items()}
     module = CKBTrainingModule(ckb, nets, "import", loss=loss)
     cache = {} if teacher_cache_bytes is None else {"teacher_cache_bytes": teacher_cache_bytes}
     _train(module, tokenizers, train_sets, eval_sets, checkpoints_dir(output_dir, "import"), "import", steps,

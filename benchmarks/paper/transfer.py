@@ -74,8 +74,9 @@ def imported_unlabelled(ws: Workspace, seed: int):
         tokenizer, data = ws.data("minilm")
         net = encoder_interface_model(ws, seed)
         module = CKBTrainingModule(net.ckb, {"minilm": net}, "import")
-        args = ckb_training_args(checkpoints_dir(path, "import"), "import", max_steps=ws.scale.big_steps, learning_rate=1e-3,
-                                 per_device_train_batch_size=ws.scale.batch_size, lr_scheduler_type="cosine",
+        args = ckb_training_args(checkpoints_dir(path, "import"), "import", max_steps=ws.scale.big_steps,
+                                 learning_rate=1e-3, per_device_train_batch_size=ws.scale.batch_size,
+                                 lr_scheduler_type="cosine",
                                  warmup_steps=max(ws.scale.big_steps // 20, 1), seed=seed, logging_steps=50)
         unlabelled = {"minilm": data["train"].remove_columns("label")}
         CKBTrainer(module, args, train_datasets=unlabelled, tokenizers={"minilm": tokenizer}).train()

@@ -69,7 +69,7 @@ def load_tokenizer(path: str, option: str, model=None):
 
 def load_ckb(directory: str, option: str = "--ckb"):
     """The CKB of a bundle (or of a folder holding only a saved CKB)."""
-    from ..bundle import check_layout
+    from ..layout import check_layout
     from ..ckb import load_ckb as load_checked_ckb
 
     _bundle_errors(check_layout, directory, option)

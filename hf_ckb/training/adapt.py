@@ -43,12 +43,12 @@ def adapt_interface(ckb: CKBModel, target_host: nn.Module, source: nn.Module, to
     the majority class); imports never meet this, they train the cell teacher-forced. A warning says so.
 
     Trainable: the new interface and everything of the target that is neither its imitated function (unused in
-    'interface' mode) nor the CKB (`InterfaceModel.named_parameters_by_role`). The CKB is checked bit-identical afterwards (its
-    `requires_grad` flags are restored). The returned `InterfaceModel` (best validation accuracy, eval mode) is
-    what `hf_ckb.pipeline.export_network(returned, name, ...)` takes to export the interface into a fresh target
-    network (it copies the embeddings and head from `returned.base_model`). Writes the bundle `output_dir` (or adds
-    to it): the unchanged CKB, `interfaces/<name>/` and `hosts/<name>/` (`name` defaults to the target's
-    `model_type`); checkpoints in `output_dir/checkpoints/adapt-<name>/`.
+    'interface' mode) nor the CKB (`InterfaceModel.named_parameters_by_role`); every `requires_grad` flag is
+    restored afterwards, and the CKB's fingerprint is checked unchanged. The returned `InterfaceModel` (best
+    validation accuracy, eval mode) is what `hf_ckb.pipeline.export_network(returned, name, ...)` takes to export
+    the interface into a fresh target network (it copies the embeddings and head from `returned.base_model`).
+    Writes the bundle `output_dir` (or adds to it): the unchanged CKB, `interfaces/<name>/` and `hosts/<name>/`
+    (`name` defaults to the target's `model_type`); checkpoints in `output_dir/checkpoints/adapt-<name>/`.
     """
     if isinstance(target_host, InterfaceModel):
         raise TypeError("target_host must be a plain network: adapt_interface attaches the interface itself.")
