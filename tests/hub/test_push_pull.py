@@ -364,3 +364,23 @@ emit(res)
         status, _, err = result[name]
         assert status == 2 and err.startswith("hf-ckb: error: ") and words in err, (name, err)
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_bundle_push_to_hub_of_a_loaded_and_of_a_never_saved_bundle(hub_backend, hub_env_factory, run_client,
+                                                                    bundle_dir):
+    pushed = _last_json(run_client(COMMON + f"""
+import shutil, tempfile
+from hf_ckb import Bundle
+loaded = Bundle.from_pretrained({bundle_dir!r})
+loaded.push_to_hub("tester/from-folder")            # pushes the folder it was loaded from
+fresh = Bundle(loaded.ckb, dict(loaded.interfaces), exported=dict(loaded.exported), tokenizers=loaded.tokenizers)
+fresh.push_to_hub("tester/in-memory")               # never saved: written to a temporary folder first
+emit({{"outputs": outputs(loaded), "path_after": fresh.path}})
+""", hub_env_factory()))
+    assert pushed["path_after"] is None  # the temporary folder is not remembered as the bundle's home
+    for repo in ("tester/from-folder", "tester/in-memory"):
+        pulled = _last_json(run_client(COMMON + f"""
+from hf_ckb import Bundle
+emit(outputs(Bundle.from_pretrained({repo!r})))
+""", hub_env_factory()))
+        assert pulled == pushed["outputs"], repo
