@@ -136,9 +136,12 @@ class InterfaceModel(nn.Module):
             config.intermediate_size = 4 * self.ckb.config.hidden_size if sequence else 0
         config.ckb_hidden_size = self.ckb.config.hidden_size
         config.host_model_id = config.host_model_id or getattr(self.base_model, "name_or_path", None) or None
-        block_class = MemoryAttention if config.design == "memory" else CKBAttention
-        block = block_class(config.in_features, config.out_features, self.ckb.config.hidden_size,
-                            config.num_heads, config.intermediate_size, config.dropout)
+        sizes = (config.in_features, config.out_features, self.ckb.config.hidden_size, config.num_heads,
+                 config.intermediate_size, config.dropout)
+        if config.design == "memory":  # a recurrent cell carries its state (see hf_ckb.interface.memory)
+            block = MemoryAttention(*sizes, carry=config.out_features if config.function_kind == "recurrent" else 0)
+        else:
+            block = CKBAttention(*sizes)
         block.to(device=self.ckb.low_level.device)
         wrapper.add_interface(name, block)
         self.interface_configs[name] = config
