@@ -15,7 +15,7 @@ from transformers import BertConfig, BertForSequenceClassification, TrainerCallb
 from hf_ckb import Bundle, InterfaceConfig, InterfaceModel
 from hf_ckb.networks import (CNNConfig, CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification,
                              RNNForTokenClassification)
-from hf_ckb.training import (DistillationModule, adapt_interface, distill, distillation_loss,
+from hf_ckb.training import (DistillationModule, TeacherEnsemble, adapt_interface, distill, distillation_loss,
                              finetune_interface_model)
 
 QUIET = dict(use_cpu=True, disable_tqdm=True, logging_steps=1000)
@@ -169,6 +169,34 @@ def test_distill_brings_the_student_closer_to_the_teacher(rt, tmp_path):
     assert agree_after > agree_before and agree_after >= 0.8  # (0.53 -> 0.95)
     assert all(torch.equal(p, teacher_before[n]) for n, p in teacher.named_parameters())
     assert (tmp_path / "config.json").is_file() and (tmp_path / "model.safetensors").is_file()
+
+
+@torch.no_grad()
+def test_teacher_ensemble_targets_are_the_mean_of_the_teachers_logits(rt):
+    tokenizer, train, _ = rt
+    ids, mask, _ = batch(train, tokenizer)
+    first, second = cnn(len(tokenizer), seed=1), rnn(len(tokenizer), seed=2)
+    ensemble = TeacherEnsemble([first, second])
+    expected = (first(input_ids=ids, attention_mask=mask).logits + second(input_ids=ids, attention_mask=mask).logits) / 2
+    torch.testing.assert_close(ensemble(ids, mask)["logits"], expected)
+    torch.testing.assert_close(DistillationModule(cnn(len(tokenizer), seed=3), ensemble).teacher_logits(ids, mask),
+                               expected)
+    with pytest.raises(ValueError, match="at least 2 teachers"):
+        TeacherEnsemble([first])
+    with pytest.raises(ValueError, match="differ in shape"):
+        TeacherEnsemble([first, rnn(len(tokenizer), seed=4, token=True)])(ids, mask)
+
+
+def test_distill_from_a_list_of_teachers_learns_their_mean(rt, tmp_path):
+    tokenizer, train, validation = rt
+    ids, mask, _ = batch(train, tokenizer, n=len(train))
+    teachers = [make_teacher(cnn(len(tokenizer), seed=s), ids, mask) for s in (1, 5)]
+    student = cnn(len(tokenizer), seed=2)
+    kl_before, _ = kd_and_agreement(student, TeacherEnsemble(teachers), ids, mask)
+    distill(student, teachers, tokenizer, train, validation, str(tmp_path), steps=60, learning_rate=3e-2,
+            batch_size=16, eval_steps=60, **QUIET)
+    kl_after, agreement = kd_and_agreement(student, TeacherEnsemble(teachers), ids, mask)
+    assert kl_after < 0.5 * kl_before and agreement >= 0.8
 
 
 class RecordAndSpoil(TrainerCallback):

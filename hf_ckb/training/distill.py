@@ -62,6 +62,27 @@ def _positions_mask(logits: torch.Tensor, attention_mask, labels) -> torch.Tenso
     return mask
 
 
+class TeacherEnsemble(nn.Module):
+    """Several frozen teachers as one: `forward(input_ids, attention_mask)` returns `{"logits"}`, the mean of the
+    teachers' logits. Distilling it is multi-teacher distillation as TextBrewer's `MultiTeacherDistiller` does it
+    (the targets are the averaged teacher logits); the teachers must read the same token ids and predict the same
+    classes. Each teacher that is an `InterfaceModel` runs in 'interface' mode."""
+
+    def __init__(self, teachers: list[nn.Module]):
+        super().__init__()
+        if len(teachers) < 2:
+            raise ValueError(f"A teacher ensemble needs at least 2 teachers, got {len(teachers)}.")
+        self.teachers = nn.ModuleList(teachers)
+
+    def forward(self, input_ids, attention_mask=None) -> dict[str, torch.Tensor]:
+        logits = [_logits(t, input_ids, attention_mask) for t in self.teachers]
+        shapes = {tuple(x.shape) for x in logits}
+        if len(shapes) > 1:
+            raise ValueError(f"The teachers' logits differ in shape ({sorted(shapes)}): they must predict the same "
+                             "classes on the same inputs.")
+        return {"logits": torch.stack([x.float() for x in logits]).mean(0)}
+
+
 class DistillationModule(nn.Module):
     r"""
     A student that learns from a frozen teacher's logits: `forward(input_ids, attention_mask, labels=None)` returns
@@ -128,12 +149,13 @@ class DistillationModule(nn.Module):
         return {"loss": loss, "logits": logits}
 
 
-def distill(student: nn.Module, teacher: nn.Module, tokenizer, train, validation, output_dir: str, steps: int = 600,
+def distill(student: nn.Module, teacher: nn.Module | list[nn.Module], tokenizer, train, validation, output_dir: str, steps: int = 600,
             learning_rate: float = 1e-3, batch_size: int = 32, temperature: float = 1.0, alpha: float = 0.0,
             eval_steps: int = 200, seed: int = 0, data_collator=None, callbacks=None, name: str | None = None,
             **training_args) -> nn.Module:
     """Knowledge distillation (Table B.5): trains `student` to reproduce `teacher`'s logits on the inputs of `train`
-    (its labels are used only when `alpha > 0`), see [`DistillationModule`]. Every `eval_steps` the student's accuracy
+    (its labels are used only when `alpha > 0`), see [`DistillationModule`]. `teacher` may be a list of networks:
+    multi-teacher distillation on the mean of their logits ([`TeacherEnsemble`]). Every `eval_steps` the student's accuracy
     on the labelled `validation` set is measured; the best checkpoint is restored at the end.
 
     Teacher and student read the same token ids (one `tokenizer`). What trains is every student parameter that
@@ -146,6 +168,8 @@ def distill(student: nn.Module, teacher: nn.Module, tokenizer, train, validation
     Checkpoints go to `output_dir/checkpoints/distill/`. Returns the student, in eval mode.
     """
     torch.manual_seed(seed)
+    if isinstance(teacher, (list, tuple)):
+        teacher = TeacherEnsemble(list(teacher))
     module = DistillationModule(student, teacher, temperature, alpha)
     train_stock(module, tokenizer, train, validation, output_dir, "distill", steps, learning_rate, batch_size,
                 eval_steps, seed, data_collator, callbacks, **training_args)
