@@ -4,8 +4,10 @@
     python -m benchmarks.paper.run --tables t1 t2       # some tables
     python -m benchmarks.paper.run --jobs 2             # two worker processes (2 CPU cores: half the wall time)
     python -m benchmarks.paper.run --scale full         # the paper's sizes, for a GPU machine
+    python -m benchmarks.paper.run --design memory      # the tables with the 'memory' interface design
 
-Writes benchmarks/paper/results/<scale>.{json,md} (a table run again replaces only its own entry) and keeps every
+Writes benchmarks/paper/results/<scale>.{json,md} (`<scale>-<design>.*` for a design other than the paper's; a
+table run again replaces only its own entry) and keeps every
 trained network under --work-dir, so tables share work and a killed run resumes where it stopped.
 """
 
@@ -19,6 +21,8 @@ import tempfile
 import time
 
 import torch
+
+from hf_ckb.interface.config import DESIGNS
 
 from .report import ORDER, record
 from .scales import SCALES
@@ -42,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "./paper-runs/<scale>)")
     parser.add_argument("--results-dir", default=os.path.join(HERE, "results"), help="where <scale>.json/.md go")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--design", default="paper", choices=DESIGNS,
+                        help="the interface design of every interface (default: the paper's reading); teachers are "
+                             "shared between designs in one work dir")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes that build the runs side by side (one "
                         "torch thread each; on 2 cores, --jobs 2 halves the wall time), then one pass writes the "
                         "results")
@@ -56,15 +63,16 @@ def main(argv=None) -> dict:
     work_dir = args.work_dir or os.path.join("paper-runs", args.scale)
     if args.jobs > 1:
         build_in_parallel(args, tables, work_dir)
-    ws = Workspace(SCALES[args.scale], work_dir)
+    ws = Workspace(SCALES[args.scale], work_dir, args.design)
+    stem = args.scale if args.design == "paper" else f"{args.scale}-{args.design}"
     command = "python -m benchmarks.paper.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     results = {}
     for key in tables:
         print(f"\n##### {TITLES[key]} at {args.scale} scale", flush=True)
         start = time.time()
         entry = importlib.import_module(f".tables.{key}", __package__).run(ws)
-        results = record(args.results_dir, args.scale, key, entry, time.time() - start, command)
-    print(f"\nResults: {os.path.join(args.results_dir, args.scale)}.md")
+        results = record(args.results_dir, stem, key, entry, time.time() - start, command)
+    print(f"\nResults: {os.path.join(args.results_dir, stem)}.md")
     return results
 
 
@@ -77,7 +85,8 @@ def build_in_parallel(args, tables: list[str], work_dir: str) -> None:
         for j in range(args.jobs):
             order = tables[j * len(tables) // args.jobs:] + tables[:j * len(tables) // args.jobs]
             command = [sys.executable, "-m", "benchmarks.paper.run", "--tables", *order, "--scale", args.scale,
-                       "--work-dir", work_dir, "--results-dir", os.path.join(scratch, str(j)), "--threads", "1"]
+                       "--work-dir", work_dir, "--results-dir", os.path.join(scratch, str(j)), "--threads", "1",
+                       "--design", args.design]
             workers.append(subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}))
         failed = [w.args for w in workers if w.wait() != 0]
     if failed:

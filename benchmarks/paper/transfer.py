@@ -21,29 +21,42 @@ def interface_accuracy(ws: Workspace, net: InterfaceModel, arch: str) -> float:
         return model_accuracy(net, *ws.test_split(arch))
 
 
-def transferred(ws: Workspace, source: str, target: str, seed: int, random_ckb: bool = False) -> dict:
-    """Table 3 / B.5: `source` imported alone (Table 1's import); a fresh `target` gets an interface on the *frozen*
-    CKB, trained by distillation from the CKB-backed source's predictions on unlabelled training inputs
-    (`hf_ckb.training.distillation.adapt_interface`); then exported into a fresh `target` network. With
-    `random_ckb` the same procedure reads a freshly initialised CKB instead: what the imported knowledge adds."""
-    steps = ws.scale.import_steps // 2, ws.scale.export_steps // 2
-
+def adapted(ws: Workspace, source: str, target: str, seed: int, random_ckb: bool = False):
+    """`(InterfaceModel, metrics)`: a fresh `target` given an interface on the *frozen* CKB of `source` imported alone
+    (Table 1's import), trained by distillation from the CKB-backed source's predictions on unlabelled training
+    inputs (`hf_ckb.training.adapt_interface`). With `random_ckb` the same procedure reads a freshly initialised CKB
+    instead: what the imported knowledge adds. Metrics: the CKB-backed target's test accuracy (`adapted`)."""
     def build(path):
         module, _ = ws.imported((source,), seed)
         torch.manual_seed(seed)
         ckb = CKBModel(CKBConfig(**ws.scale.small_ckb)) if random_ckb else module.ckb
         tokenizer, data = ws.data(target)
-        common = dict(batch_size=ws.scale.batch_size, eval_steps=min(ws.scale.eval_steps, min(steps)), seed=seed)
-        adapted = adapt_interface(ckb, ws.fresh(target, seed), module.networks[source], tokenizer, data["train"],
-                                  data["validation"], os.path.join(path, "adapt"), steps=steps[0],
-                                  learning_rate=1e-3, **common)
-        exported = export_network(adapted, target, tokenizer, data["train"], data["validation"],
-                                  os.path.join(path, "export"), steps=steps[1], learning_rate=1e-3, **common)
-        return None, {"adapted": interface_accuracy(ws, adapted, target),
-                      **evaluate_export(adapted, exported, target, tokenizer, data["test"])}
+        steps = ws.scale.import_steps // 2
+        net = adapt_interface(ckb, ws.fresh(target, seed), module.networks[source], tokenizer, data["train"],
+                              data["validation"], path, interface_config=ws.interface_config(target), steps=steps,
+                              learning_rate=1e-3, batch_size=ws.scale.batch_size,
+                              eval_steps=min(ws.scale.eval_steps, steps), seed=seed, name=target)
+        return net, {"adapted": interface_accuracy(ws, net, target)}
 
     kind = "-randomckb" if random_ckb else ""
-    return ws.artifact(f"transfers/{source}-to-{target}{kind}-s{seed}", build)[1]
+    return ws.artifact(ws.design_key(f"adapted/{source}-to-{target}{kind}-s{seed}"), build,
+                       lambda path: Bundle.from_pretrained(path).interfaces[target])
+
+
+def transferred(ws: Workspace, source: str, target: str, seed: int, random_ckb: bool = False) -> dict:
+    """Table 3 / B.5: the `adapted` target (see there), then exported into a fresh `target` network. Metrics: the
+    CKB-backed target (`adapted`) and the exported one (`accuracy`, fidelity) on the test split."""
+    def build(path):
+        net, metrics = adapted(ws, source, target, seed, random_ckb)
+        tokenizer, data = ws.data(target)
+        steps = ws.scale.export_steps // 2
+        exported = export_network(net, target, tokenizer, data["train"], data["validation"], path, steps=steps,
+                                  learning_rate=1e-3, batch_size=ws.scale.batch_size,
+                                  eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
+        return None, {**metrics, **evaluate_export(net, exported, target, tokenizer, data["test"])}
+
+    kind = "-randomckb" if random_ckb else ""
+    return ws.artifact(ws.design_key(f"transfers/{source}-to-{target}{kind}-s{seed}"), build)[1]
 
 
 def distilled(ws: Workspace, student: str, teacher: str, seed: int) -> float:
@@ -63,7 +76,7 @@ def distilled(ws: Workspace, student: str, teacher: str, seed: int) -> float:
 def encoder_interface_model(ws: Workspace, seed: int) -> InterfaceModel:
     """B.6's starting point: the pretrained MiniLM with a fresh global interface on its encoder over a fresh CKB."""
     torch.manual_seed(seed)
-    config = InterfaceConfig(target_module="bert.encoder", function_kind="sequence")
+    config = InterfaceConfig(target_module="bert.encoder", function_kind="sequence", design=ws.design)
     return InterfaceModel(ws.fresh("minilm", seed), CKBModel(CKBConfig(**ws.scale.big_ckb)), config)
 
 
@@ -84,7 +97,7 @@ def imported_unlabelled(ws: Workspace, seed: int):
         return module, evaluate_network(module, "minilm", data["test"].remove_columns("label"),
                                         ws.collator("minilm"), 128)
 
-    return ws.artifact(f"imports/minilm-pretrained-unlabelled-s{seed}", build,
+    return ws.artifact(ws.design_key(f"imports/minilm-pretrained-unlabelled-s{seed}"), build,
                        load_import)
 
 
@@ -105,4 +118,4 @@ def ckb_based(ws: Workspace, seed: int, imported: bool) -> float:
         return None, {"accuracy": interface_accuracy(ws, net, "minilm")}
 
     kind = "imported" if imported else "random"
-    return ws.artifact(f"ckb-based/{kind}-s{seed}", build)[1]["accuracy"]
+    return ws.artifact(ws.design_key(f"ckb-based/{kind}-s{seed}"), build)[1]["accuracy"]

@@ -48,12 +48,24 @@ def parameter_count(module: torch.nn.Module, exclude=("word_embeddings", "embedd
 
 
 class Workspace:
-    """Builds and caches the runs of one scale under `work_dir`."""
+    """Builds and caches the runs of one scale under `work_dir`, with one interface `design` (`InterfaceConfig`).
 
-    def __init__(self, scale: Scale, work_dir: str):
+    Runs that read no interface (data, teachers, ensembles, distillation) are shared by every design; the others are
+    keyed under `<design>/` for a design other than the paper's (`design_key`), so one work dir holds both."""
+
+    def __init__(self, scale: Scale, work_dir: str, design: str = "paper"):
         self.scale = scale
         self.dir = work_dir
+        self.design = design
         self._memo: dict = {}
+
+    def design_key(self, key: str) -> str:
+        """The artifact key of a run that reads an interface of this workspace's design."""
+        return key if self.design == "paper" else f"{self.design}/{key}"
+
+    def with_design(self, design: str) -> "Workspace":
+        """A workspace on the same work dir and scale with another interface design (teachers are shared)."""
+        return Workspace(self.scale, self.dir, design)
 
     # ------------------------------------------------------------------------------------------------ data
     @functools.cached_property
@@ -208,10 +220,11 @@ class Workspace:
         model, metrics = self.artifact(f"teachers/{arch}-s{seed}", build, load_classifier)
         return copy.deepcopy(model).eval(), metrics
 
-    def interface_config(self, arch: str) -> InterfaceConfig | None:
+    def interface_config(self, arch: str) -> InterfaceConfig:
         if arch.startswith("minilm"):
-            return InterfaceConfig(target_module=self.scale.minilm_target, function_kind="sequence")
-        return None  # the network's declared function (hf_ckb.networks) or the decoder's layer stack
+            return InterfaceConfig(target_module=self.scale.minilm_target, function_kind="sequence",
+                                   design=self.design)
+        return InterfaceConfig(design=self.design)  # the network's declared function or the decoder's layer stack
 
     def imported(self, archs: tuple[str, ...], seed: int, ckb_size: dict | None = None, tag: str = ""):
         """`(CKBTrainingModule, metrics)`: the teachers `archs` jointly imported into one fresh CKB (Eq. 18);
@@ -230,7 +243,7 @@ class Workspace:
                 batch_size=self.scale.batch_size, eval_steps=min(self.scale.eval_steps, steps), seed=seed)
             return module, self._import_metrics(module, archs)
 
-        return self.artifact(f"imports/{'+'.join(archs)}{tag}-s{seed}", build, load_import)
+        return self.artifact(self.design_key(f"imports/{'+'.join(archs)}{tag}-s{seed}"), build, load_import)
 
     def _import_metrics(self, module: CKBTrainingModule, archs) -> dict:
         metrics = {a: evaluate_network(module, a, self.data(a)[1]["test"], self.collator(a), 128) for a in archs}
@@ -254,7 +267,7 @@ class Workspace:
                                       eval_steps=min(self.scale.eval_steps, steps), seed=seed)
             return None, evaluate_export(source, exported, target, tokenizer, data["test"])
 
-        return self.artifact(f"exports/{'+'.join(archs)}{tag}-to-{target}-s{seed}", build)[1]
+        return self.artifact(self.design_key(f"exports/{'+'.join(archs)}{tag}-to-{target}-s{seed}"), build)[1]
 
     def ensemble(self, archs: tuple[str, ...], seed: int) -> float:
         """Test accuracy of the logit-averaging ensemble of the teachers `archs` (the paper's ensemble row)."""
