@@ -125,6 +125,19 @@ def test_import_writes_a_bundle(flow):
     assert set(bundle.interfaces) == {"rnn"} and bundle.tokenizers["rnn"] is not None
 
 
+def test_import_with_the_memory_design(flow):
+    from hf_ckb import Bundle
+    from hf_ckb.interface.memory import MemoryAttention
+
+    kb = flow["root"] / "kb-memory"
+    assert main(["import", "--network", f"rnn={flow['rnn']}", "--dataset", str(flow["data"]), "--output-dir", str(kb),
+                 "--design", "memory", *TINY_CKB, *TRAIN_FAST]) == 0
+    assert json.loads((kb / "interfaces" / "rnn" / "interface_config.json").read_text())["design"] == "memory"
+    assert isinstance(Bundle.from_pretrained(str(kb)).interfaces["rnn"].interface_blocks()[0], MemoryAttention)
+    assert "| recurrent | memory |" in (kb / "README.md").read_text()  # the card names the design
+    assert "| recurrent | paper |" in (flow["kb"] / "README.md").read_text()
+
+
 def test_export_adds_a_standalone_network_to_the_bundle(flow):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

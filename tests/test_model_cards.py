@@ -18,7 +18,8 @@ CKB_CONFIG = {"model_type": "ckb", "num_low_level": 10, "low_level_size": 30, "h
 INTERFACES = {
     "rnn": {"host_model_id": "my-org/rnn-teacher", "host_revision": "v1.0", "target_module": "gru",
             "function_kind": "recurrent", "level": "local", "dataset": "rotten_tomatoes"},
-    "cnn": {"host_model_id": "/tmp/local/cnn", "target_module": "convs", "function_kind": "window", "level": "local"},
+    "cnn": {"host_model_id": "/tmp/local/cnn", "target_module": "convs", "function_kind": "window", "level": "local",
+            "design": "memory"},
 }
 HOSTS = {"rnn": {"architectures": ["RNNForSequenceClassification"], "model_type": "ckb_rnn"},
          "cnn": {"architectures": ["CNNForSequenceClassification"], "model_type": "ckb_cnn"}}
@@ -65,9 +66,9 @@ def test_bundle_card_metadata_and_figures():
     text = card.text
     for expected in ("| 10 | 30 | 20 | 256 | 81,920 | `0123456789abcdef` |",  # size and shape (paper's small CKB)
                      "| rnn | my-org/rnn-teacher | v1.0 | RNNForSequenceClassification (ckb_rnn) | rotten_tomatoes | "
-                     "local | `gru` | recurrent |",
+                     "local | `gru` | recurrent | paper |",  # no design recorded: an interface from before designs
                      "| cnn | /tmp/local/cnn | – | CNNForSequenceClassification (ckb_cnn) | – | local | `convs` | "
-                     "window |",
+                     "window | memory |",
                      "| rnn | 0.9312 | 0.2875 | 70.1% | 72.8% |", "| cnn | 0.8123 | 0.4567 | 65.4% | 71.3% |",
                      "(figures on the test split)",
                      "| rnn | RNNForSequenceClassification (ckb_rnn) | rnn | 0.9044 | 0.3321 | 69.9% |",

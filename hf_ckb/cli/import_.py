@@ -1,5 +1,6 @@
 """`hf-ckb import`: jointly import trained networks into one continuous knowledge base."""
 
+from ..interface.config import DESIGNS
 from .data import data_specs, load_network_data
 from .errors import CLIError
 from .models import device_of, load_ckb, load_classifier, model_accuracy
@@ -25,6 +26,7 @@ examples:
   hf-ckb import --network rnn=models/rnn --network cnn=models/cnn --dataset rotten_tomatoes --output-dir kb
   hf-ckb import --network rnn=models/rnn --dataset rnn=a.csv --network bert=models/bert --dataset bert=b.csv \\
       --text-column bert=sentence --output-dir kb --steps 2000
+  hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --output-dir kb-memory
   hf-ckb import --ckb kb --network ann=models/ann --dataset rotten_tomatoes --output-dir kb2   # start from kb's CKB"""
 
 
@@ -44,6 +46,10 @@ def add_parser(subparsers):
     ckb.add_argument("--ckb-hidden-size", type=positive_int, default=256, help="Width d of every row.")
     ckb.add_argument("--interface-heads", type=positive_int, default=4,
                      help="Attention heads of each interface; must divide the CKB width.")
+    ckb.add_argument("--design", choices=DESIGNS, default="paper",
+                     help="The interface block: 'paper' (the paper's reading: own key/value projections of the CKB, "
+                          "a residual, attention over input rows) or 'memory' (keys and values are the CKB rows, no "
+                          "private path: the output comes only from what is read; benchmarks/knowledge).")
     add_training_options(p)
     p.add_argument("--teacher-cache-mb", type=int, default=1024, metavar="MB",
                    help="Memory for caching the frozen hosts' function inputs/outputs, so epochs after the first do "
@@ -73,7 +79,8 @@ def run(args) -> int:
     if ckb.config.hidden_size % args.interface_heads:
         raise CLIError(f"--interface-heads {args.interface_heads} must divide the CKB width "
                        f"{ckb.config.hidden_size}.")
-    configs = {n: InterfaceConfig(num_heads=args.interface_heads, dataset=specs[n][0]) for n in names}
+    configs = {n: InterfaceConfig(num_heads=args.interface_heads, dataset=specs[n][0], design=args.design)
+               for n in names}
     splits = {n: "test" if "test" in data[n] else "validation" for n in names}
     # scored before the import, which attaches the interfaces to these very modules
     host_accuracy = {n: model_accuracy(hosts[n], tokenizers[n], data[n][splits[n]]) for n in names}

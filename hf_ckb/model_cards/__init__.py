@@ -191,7 +191,8 @@ def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hos
         networks.append({"name": name, "host": host_id or NOT_RECORDED, "host_revision": iface.get("host_revision")
                          or NOT_RECORDED, "architecture": _architecture(host), "dataset": dataset or NOT_RECORDED,
                          "level": iface.get("level") or NOT_RECORDED, "target_module": iface.get("target_module"),
-                         "function_kind": iface.get("function_kind") or NOT_RECORDED})
+                         "function_kind": iface.get("function_kind") or NOT_RECORDED,
+                         "design": iface.get("design") or "paper"})
         if is_hub_id(host_id) and host_id not in base_models:
             base_models.append(host_id)
         if _is_dataset_id(dataset) and dataset not in datasets:
