@@ -99,6 +99,16 @@ def write_report(results: dict, path: str) -> None:
                          f"{_f(g['plain_train_step'])}, import step {_f(g['import_step'])} (interface forward "
                          f"{_f(g['interface_forward'])}). Import-step profile (self CPU): {ops}.")
         parts.append("")
+    de = results.get("designs")
+    if de:
+        parts += ["## 4b. Interface designs: the import step of each against a plain training step", "",
+                  f"Same batch of {de['batch']} snippets (padded to {de['padded_length']}); paper-size networks and "
+                  "CKB; `paper`: the paper's block, `memory`: keys and values are the CKB rows (issue 10).", ""]
+        rows = [[kind, e["ms"]["plain_train_step"], e["ms"].get("import_step_paper"), e["ms"].get("import_step_memory"),
+                 e.get("paper_import_over_train", {}).get("ratio"), e.get("memory_import_over_train", {}).get("ratio"),
+                 e.get("memory_over_paper_import", {}).get("ratio")] for kind, e in de["networks"].items()]
+        parts += [_table(["net", "train step ms", "paper import ms", "memory import ms", "paper / train",
+                          "memory / train", "memory / paper"], rows), ""]
     mem = results.get("memory")
     if mem:
         parts += ["## 5. Memory", "", f"Peak tensor memory above the resident model, {mem['method']}.", ""]

@@ -26,15 +26,15 @@ def paper_adamw(module, lr: float):
                              eps=PAPER_OPTIMIZER["adam_epsilon"], weight_decay=PAPER_OPTIMIZER["weight_decay"])
 
 
-def build_import(kind, vocab, device, cache=False, seed=0):
-    """A paper-size `kind` host with an interface to a paper-size CKB, in a training module (with a float32
-    teacher cache when `cache`), and its optimiser."""
+def build_import(kind, vocab, device, cache=False, seed=0, design="paper"):
+    """A paper-size `kind` host with an interface of `design` to a paper-size CKB, in a training module (with a
+    float32 teacher cache when `cache`), and its optimiser."""
     from hf_ckb import InterfaceConfig, InterfaceModel
     from hf_ckb.training import CKBTrainingModule
 
     host = make_network(kind, vocab, seed).to(device)
     ckb = make_ckb(device, seed=seed)
-    module = CKBTrainingModule(ckb, {kind: InterfaceModel(host, ckb, InterfaceConfig())})
+    module = CKBTrainingModule(ckb, {kind: InterfaceModel(host, ckb, InterfaceConfig(design=design))})
     module.train()
     if cache:
         module.enable_teacher_cache(2**30, torch.float32)

@@ -9,6 +9,9 @@ TARGETS = {
     "import_vs_train_rnn": ("import step / plain training step, RNN", "<=", 1.5),
     "import_vs_train_cnn": ("import step / plain training step, CNN", "<=", 1.5),
     "import_vs_train_ann": ("import step / plain training step, ANN", "<=", 1.5),
+    "memory_design_vs_train_rnn": ("memory-design import step / plain training step, RNN (issue 10)", "<=", 2.0),
+    "memory_design_vs_train_cnn": ("memory-design import step / plain training step, CNN (issue 10)", "<=", 2.0),
+    "memory_design_vs_train_ann": ("memory-design import step / plain training step, ANN (issue 10)", "<=", 2.0),
     "ddp_equal": ("2-process CKB = 1-process CKB (max relative L2 diff of any tensor)", "<=", 1e-4),
 }
 
@@ -28,6 +31,9 @@ def measured(results) -> dict:
         found["teacher_forced_T64"] = rec["stepping_over_teacher_forced"]["ratio"]
     for kind, entry in results.get("floor", {}).get("networks", {}).items():
         found[f"import_vs_train_{kind}"] = entry["import_over_train"]["ratio"]
+    for kind, entry in results.get("designs", {}).get("networks", {}).items():
+        if "memory_import_over_train" in entry:
+            found[f"memory_design_vs_train_{kind}"] = entry["memory_import_over_train"]["ratio"]
     ddp = results.get("ddp", {}).get("runs", {})
     diffs = [r["max_rel_diff_vs_1proc"] for n, r in ddp.items()
              if n.startswith("2proc") and "max_rel_diff_vs_1proc" in r]
