@@ -60,6 +60,18 @@ def test_zeroed_ckb_leaves_memory_block_constant_but_not_paper_block(tiny_ckb):
     assert not torch.allclose(_block()(x, tiny_ckb.low_level, tiny_ckb.high_level), y)
 
 
+def test_state_carry_adds_the_scaled_state_and_must_match_the_output(tiny_ckb):
+    block, x = _block(carry=5), torch.randn(2, 3, 6)  # the last 5 of the 6 input features are the state
+    low, high = tiny_ckb.low_level, tiny_ckb.high_level
+    assert block.carry.shape == (5,) and not block.carry.any()  # starts as a pure read
+    plain = block(x, low, high)
+    with torch.no_grad():
+        block.carry.fill_(0.5)
+    torch.testing.assert_close(block(x, low, high), plain + 0.5 * x[..., 1:])
+    with pytest.raises(ValueError, match="as wide as the output"):
+        MemoryAttention(6, 5, 16, carry=3)
+
+
 def test_memory_block_refuses_a_feed_forward_block():
     with pytest.raises(ValueError, match="intermediate_size=0"):
         MemoryAttention(6, 5, 16, intermediate_size=64)
@@ -146,12 +158,28 @@ def test_zeroing_reaches_what_the_interface_reads(design, make_host, make_ckb, t
     assert (spread < 1e-5) if design == "memory" else (spread > 1e-3)
 
 
+def test_zeroed_ckb_leaves_the_memory_rnn_input_independent_despite_its_carry(make_host, make_ckb, token_ids):
+    """The carry path adds no input dependence: from h_0 = 0 with a zeroed CKB every sentence ends in one state."""
+    module = _module(make_host, make_ckb, "memory", kind="rnn")
+    net = module.networks["rnn"]
+    block = net.interface_blocks()[0]
+    assert block.carry is not None and block.carry.shape == (block.out_proj.out_features,)
+    with torch.no_grad():
+        block.carry.fill_(0.5)  # a carry in use
+        with net.mode("interface"):
+            imported = net(input_ids=token_ids).logits
+        with replaced_ckb(module.ckb, "zero"), net.mode("interface"):
+            zeroed = net(input_ids=token_ids).logits
+    assert (imported - imported[:1]).abs().max() > 1e-4
+    torch.testing.assert_close(zeroed, zeroed[:1].expand_as(zeroed))
+
+
 @pytest.mark.slow
-def test_benchmark_tiny_scale_writes_both_designs(tmp_path):
-    from benchmarks.knowledge.run import run
+def test_screen_tiny_scale_writes_both_designs(tmp_path):
+    from benchmarks.knowledge.screen import run
 
     results = run("tiny", networks=("cnn",), results_dir=str(tmp_path))
-    saved = json.loads((tmp_path / "tiny.json").read_text())
+    saved = json.loads((tmp_path / "screen-tiny.json").read_text())
     assert saved["design"] == "memory" and saved["paper_design"]["design"] == "paper"
     for design in (saved, saved["paper_design"]):
         for key in ("knockout", "frozen_ckb"):
@@ -159,5 +187,35 @@ def test_benchmark_tiny_scale_writes_both_designs(tmp_path):
             assert set(row) >= {"teacher", "ckb_backed", "zero_ckb", "random_ckb", "majority", "cos"}
         assert design["frozen_ckb"]["cnn"]["ckb_change"] < 1e-3 < design["knockout"]["cnn"]["ckb_change"]
     assert saved == json.loads(json.dumps(results))
-    table = (tmp_path / "tiny.md").read_text()
+    table = (tmp_path / "screen-tiny.md").read_text()
     assert "| memory | trained | CNN |" in table and "| paper | frozen at init | CNN |" in table
+
+
+@pytest.mark.slow
+def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
+    from benchmarks.knowledge.run import run
+    from benchmarks.knowledge.sections import NETWORKS, TRANSFERS
+
+    results = run("tiny", work_dir=str(tmp_path / "runs"), results_dir=str(tmp_path))
+    saved = json.loads((tmp_path / "tiny.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert saved["design"] == "memory" and saved["paper_design"]["design"] == "paper"
+    for design in (saved, saved["paper_design"]):
+        assert set(design["knockout"]) == set(NETWORKS) == set(design["retention"])
+        for row in design["knockout"].values():
+            assert {"teacher", "ckb_backed", "zero_ckb", "random_ckb", "majority"} <= set(row)
+            assert all(0 <= row[k] <= 100 for k in ("ckb_backed", "zero_ckb", "random_ckb", "majority"))
+        assert set(design["transfer"]) == {f"{a}->{b}" for a, b in TRANSFERS}
+        assert all(len(r["imported"]) == len(r["random"]) == 1 for r in design["transfer"].values())
+        assert set(design["fusion"]) == {"teacher", "control", "kd_ensemble", "ensemble", "fused"}
+        assert design["capacity_default"] in design["capacity"] and len(design["capacity"]) == 2
+        targets = design["targets"]
+        assert "fusion: fused >= multi-teacher distillation" in targets
+        assert all(t["met"] == (t["margin"] >= 0) for t in targets.values())
+    # teachers, ensembles and the distilled baseline read no interface: one run serves both designs
+    assert saved["fusion"]["kd_ensemble"] == saved["paper_design"]["fusion"]["kd_ensemble"]
+    assert saved["knockout"]["rnn"]["teacher"] == saved["paper_design"]["knockout"]["rnn"]["teacher"]
+    assert (tmp_path / "runs" / "memory" / "imports" / "rnn-s0" / "metrics.json").is_file()
+    assert (tmp_path / "runs" / "imports" / "rnn-s0" / "metrics.json").is_file()
+    table = (tmp_path / "tiny.md").read_text()
+    assert "| memory | RNN → CNN |" in table and "multi-teacher distillation" in table

@@ -5,9 +5,9 @@ fine-tuned once, imported into a fresh CKB, and the CKB-backed network scored wi
 random (same std), interfaces unchanged (`hf_ckb.knowledge.knockout`). Checkpoints are selected on validation
 (`import_networks`, Eq. A.1); the knockout is read on validation and, for the final rows only, on test.
 
-    python -m benchmarks.knowledge.run --scale small
+    python -m benchmarks.knowledge.screen --scale small
 
-writes `benchmarks/knowledge/results/<scale>.md` and `<scale>.json` (`<scale>-seed<n>.*` with `--seed n`).
+writes `benchmarks/knowledge/results/screen-<scale>.md` and `.json` (`screen-<scale>-seed<n>.*` with `--seed n`).
 """
 
 import argparse
@@ -149,8 +149,8 @@ def run(scale_name: str = "small", networks=("cnn", "rnn"), seed: int = 0, resul
             for name in networks} for key, frozen in (("knockout", False), ("frozen_ckb", True))}} for design in DESIGNS}
     results = {**per_design["memory"], "paper_design": per_design["paper"], "scale": scale_name,
                "train_examples": len(data["train"]), "import_steps": scale.import_steps, "seed": seed}
-    command = f"python -m benchmarks.knowledge.run --scale {scale_name}" + (f" --seed {seed}" if seed else "")
-    stem = os.path.join(results_dir, scale_name if seed == 0 else f"{scale_name}-seed{seed}")
+    command = f"python -m benchmarks.knowledge.screen --scale {scale_name}" + (f" --seed {seed}" if seed else "")
+    stem = os.path.join(results_dir, f"screen-{scale_name}" if seed == 0 else f"screen-{scale_name}-seed{seed}")
     os.makedirs(results_dir, exist_ok=True)
     with atomic_file(f"{stem}.json") as path, open(path, "w") as f:
         json.dump(results, f, indent=2)

@@ -1,0 +1,114 @@
+"""The knowledge benchmark's targets (issue 10) checked on its rows, and its markdown report."""
+
+from statistics import mean
+
+NAMES = {"rnn": "RNN", "cnn": "CNN", "ann": "ANN"}
+
+
+def _mean(values) -> float:
+    return mean(values) if isinstance(values, list) else values
+
+
+def _target(value: float, needed: float, at_least: bool = True) -> dict:
+    """`value` against the threshold `needed`; `margin` > 0 is met by that much, < 0 missed by that much."""
+    margin = value - needed if at_least else needed - value
+    return {"value": round(value, 2), "needed": round(needed, 2), "margin": round(margin, 2), "met": margin >= 0}
+
+
+def check_targets(rows: dict) -> dict:
+    """Each target of issue 10 that `rows` (one design's sections) can be checked on, with its margin in points."""
+    out = {}
+    for arch, r in rows.get("knockout", {}).items():
+        out[f"knockout {arch}: zeroed within 3 of majority"] = _target(abs(r["zero_ckb"] - r["majority"]), 3, False)
+        out[f"knockout {arch}: random within 3 of majority"] = _target(abs(r["random_ckb"] - r["majority"]), 3,
+                                                                        False)
+        out[f"knockout {arch}: as imported within 1 of teacher"] = _target(r["ckb_backed"], r["teacher"] - 1)
+    for pair, r in rows.get("transfer", {}).items():
+        out[f"reuse {pair}: imported - random >= 3"] = _target(_mean(r["imported"]) - _mean(r["random"]), 3)
+    capacity = rows.get("capacity")
+    if capacity and rows.get("capacity_default") in capacity:
+        smallest = capacity[min(capacity, key=int)]
+        out["capacity: smallest >= 1 below default"] = _target(
+            capacity[rows["capacity_default"]]["exported"] - smallest["exported"], 1)
+    fusion = rows.get("fusion")
+    if fusion:
+        fused = _mean(fusion["fused"])
+        out["fusion: fused >= teacher + 0.7"] = _target(fused, _mean(fusion["teacher"]) + 0.7)
+        out["fusion: fused >= same-steps control"] = _target(fused, _mean(fusion["control"]))
+        if "kd_ensemble" in fusion:
+            out["fusion: fused >= multi-teacher distillation"] = _target(fused, _mean(fusion["kd_ensemble"]))
+        out["fusion (stretch): fused >= ensemble"] = _target(fused, _mean(fusion["ensemble"]))
+    for arch, r in rows.get("retention", {}).items():
+        out[f"retention {arch}: exported within 0.5 of teacher"] = _target(_mean(r["exported"]),
+                                                                           _mean(r["teacher"]) - 0.5)
+    return out
+
+
+def _fmt(values) -> str:
+    if isinstance(values, list):
+        text = " / ".join(f"{v:.2f}" for v in values)
+        return f"{mean(values):.2f} ({text})" if len(values) > 1 else text
+    return f"{values:.2f}"
+
+
+def _section_lines(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    return [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
+            *("| " + " | ".join(r) + " |" for r in rows), ""]
+
+
+def _sources(design_rows: dict, section: str) -> str:
+    rows = design_rows.get(section, {})
+    found = {r.get("source") for r in (rows.values() if section != "fusion" else [rows]) if isinstance(r, dict)}
+    found.discard(None)
+    return f" (from {'; '.join(sorted(found))})" if found else ""
+
+
+def format_markdown(results: dict, command: str) -> str:
+    designs = [results, results["paper_design"]] if "paper_design" in results else [results]
+    lines = [f"# Knowledge tests of the CKB, `{results['scale']}` scale", "", f"Command: `{command}`", "",
+             "Rotten Tomatoes test split, accuracy in %; checkpoints selected on validation, never on test. A list "
+             "is one value per seed, shown as `mean (seed values)`. Designs: `memory` (keys and values are the CKB "
+             "rows, no private path, recurrent cells carry their state) and `paper` (the paper's reading). Rows "
+             "marked *from* a file are the paper benchmark's committed runs at this scale (the same runs, not rebuilt); "
+             "every knockout and the multi-teacher distillation column are computed here. Wall time of this pass: "
+             + ", ".join(f"{d['design']} {sum(d.get('seconds', {}).values()) / 60:.0f} min" for d in designs)
+             + " (runs already built are loaded).", ""]
+    knock, retain, transfer, capacity = [], [], [], []
+    for d in designs:
+        name = d["design"] + _sources(d, "knockout")
+        for arch, r in d.get("knockout", {}).items():
+            knock.append([name, NAMES[arch], _fmt(r["teacher"]), _fmt(r["ckb_backed"]), _fmt(r["zero_ckb"]),
+                          _fmt(r["random_ckb"]), _fmt(r["majority"]), f"{r['cos']['imported']:.3f}",
+                          f"{r['cos']['zero']:.3f}", f"{r['cos']['random']:.3f}", f"{r['import_seconds']:.0f}"])
+        for arch, r in d.get("retention", {}).items():
+            retain.append([d["design"] + _sources(d, "retention"), NAMES[arch], _fmt(r["teacher"]),
+                           _fmt(r["ckb_backed"]), _fmt(r["exported"]),
+                           f"{_mean(r['exported']) - _mean(r['teacher']):+.2f}"])
+        for pair, r in d.get("transfer", {}).items():
+            transfer.append([d["design"] + _sources(d, "transfer"), pair.upper().replace("->", " → "),
+                             _fmt(r["imported"]), _fmt(r["random"]),
+                             f"{_mean(r['imported']) - _mean(r['random']):+.2f}"])
+        for size, r in sorted(d.get("capacity", {}).items(), key=lambda kv: int(kv[0])):
+            default = " (default)" if size == d.get("capacity_default") else ""
+            capacity.append([d["design"] + _sources(d, "capacity"), f"{int(size):,}{default}", _fmt(r["ckb_backed"]),
+                             f"{r['cos']:.3f}", _fmt(r["exported"])])
+    lines += _section_lines("Knockout: each network imported alone (seed 0), CKB replaced, interface unchanged",
+                            ["design", "network", "teacher", "as imported", "zeroed", "random", "majority",
+                             "cos imported", "cos zeroed", "cos random", "import s"], knock)
+    lines += _section_lines("Reuse: a never-imported target through the frozen CKB (CKB-backed target)",
+                            ["design", "transfer", "imported CKB", "random CKB", "imported − random"], transfer)
+    lines += _section_lines("Capacity: the ANN imported alone into CKBs of three sizes, then exported",
+                            ["design", "CKB parameters", "CKB-backed", "cos", "exported"], capacity)
+    fusion = [[d["design"] + _sources(d, "fusion"), *(_fmt(d["fusion"].get(k, [])) if k in d["fusion"] else "–"
+                                                   for k in ("teacher", "control", "kd_ensemble", "ensemble",
+                                                             "fused"))] for d in designs if "fusion" in d]
+    lines += _section_lines("Fusion: {RNN, CNN} → CKB → RNN (paired seeds)",
+                            ["design", "RNN teacher", "control: same steps, no fusion",
+                             "multi-teacher distillation", "teachers' logit ensemble", "fused"], fusion)
+    lines += _section_lines("Retention: each network imported alone and exported",
+                            ["design", "network", "teacher", "CKB-backed", "exported", "exported − teacher"], retain)
+    targets = [[d["design"], name, f"{t['value']:.2f}", f"{t['needed']:.2f}", f"{t['margin']:+.2f}",
+                "met" if t["met"] else "**missed**"] for d in designs for name, t in d.get("targets", {}).items()]
+    lines += _section_lines("Targets (margin > 0: met by that much; < 0: missed by that much)",
+                            ["design", "target", "value", "needed", "margin", ""], targets)
+    return "\n".join(lines)
