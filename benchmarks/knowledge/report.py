@@ -70,7 +70,10 @@ def format_markdown(results: dict, command: str) -> str:
              "is one value per seed, shown as `mean (seed values)`. Designs: `memory` (keys and values are the CKB "
              "rows, no private path, recurrent cells carry their state) and `paper` (the paper's reading). Rows "
              "marked *from* a file are the paper benchmark's committed runs at this scale (the same runs, not rebuilt); "
-             "every knockout and the multi-teacher distillation column are computed here. Wall time of this pass: "
+             "every knockout and the multi-teacher distillation column are computed here. The reused runs were built "
+             "in another work dir from the same recipe and seeds but with other teachers (the BPE tokenizer is "
+             "trained once per work dir, and that training is not reproducible across processes), so compare each "
+             "design with its own teacher column. Wall time of this pass: "
              + ", ".join(f"{d['design']} {sum(d.get('seconds', {}).values()) / 60:.0f} min" for d in designs)
              + " (runs already built are loaded).", ""]
     knock, retain, transfer, capacity = [], [], [], []

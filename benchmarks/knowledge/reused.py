@@ -3,7 +3,9 @@
 At the same scale the paper benchmark ran the very same runs for the paper's reading (Table 1: retention; Table 2:
 fusion; Table 3: transfer; Table 4: capacity), so the knowledge benchmark reuses them instead of spending another
 hour rebuilding them. Two differences are stated in each row's `source`: Table 3 ran one seed, and it scored the
-*exported* target, not the CKB-backed one.
+*exported* target, not the CKB-backed one. And the runs were built in another work dir: same recipe and seeds, but
+other teachers (the BPE tokenizer is trained once per work dir, not reproducibly across processes), so a reused row
+is compared with its own teacher column, never with this benchmark's teachers.
 """
 
 import json
