@@ -138,6 +138,22 @@ def test_import_with_the_memory_design(flow):
     assert "| recurrent | paper |" in (flow["kb"] / "README.md").read_text()
 
 
+def test_import_with_the_sparse_design_checks_the_store(flow, capsys):
+    from hf_ckb import Bundle
+    from hf_ckb.interface.product_keys import ProductKeyAttention
+
+    common = ["import", "--network", f"rnn={flow['rnn']}", "--dataset", str(flow["data"]), "--design", "sparse",
+              *TRAIN_FAST]
+    code, _, err = run_cli(capsys, *common, "--output-dir", flow["root"] / "kb-bad", *TINY_CKB)  # 8 slots, 9 keys
+    assert code == 2 and "--design sparse" in err and "K * n_l = n_h^2" in err and "Traceback" not in err
+    kb = flow["root"] / "kb-sparse"
+    store = ["--num-low-level", "4", "--low-level-size", "4", "--high-level-size", "4", "--ckb-hidden-size", "16"]
+    code, _, err = run_cli(capsys, *common, "--output-dir", kb, *store, "--top-k", "2")
+    assert code == 0, err
+    block = Bundle.from_pretrained(str(kb)).interfaces["rnn"].interface_blocks()[0]
+    assert isinstance(block, ProductKeyAttention) and block.top_k == 2
+
+
 def test_export_adds_a_standalone_network_to_the_bundle(flow):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

@@ -49,7 +49,11 @@ def add_parser(subparsers):
     ckb.add_argument("--design", choices=DESIGNS, default="paper",
                      help="The interface block: 'paper' (the paper's reading: own key/value projections of the CKB, "
                           "a residual, attention over input rows) or 'memory' (keys and values are the CKB rows, no "
-                          "private path: the output comes only from what is read; benchmarks/knowledge).")
+                          "private path: the output comes only from what is read; benchmarks/knowledge) or "
+                          "'sparse' (a store read --top-k slots at a time through product keys; needs "
+                          "--num-low-level x --low-level-size = --high-level-size squared, e.g. 16 256 64 with "
+                          "--ckb-hidden-size 64).")
+    ckb.add_argument("--top-k", type=positive_int, default=8, help="Slots each head reads (the 'sparse' design).")
     add_training_options(p)
     p.add_argument("--teacher-cache-mb", type=int, default=1024, metavar="MB",
                    help="Memory for caching the frozen hosts' function inputs/outputs, so epochs after the first do "
@@ -76,11 +80,19 @@ def run(args) -> int:
     tokenizers = {name: tok for name, (_, tok) in loaded.items()}
     data = load_network_data(args, specs, tokenizers, configs={n: m.config for n, m in hosts.items()})
     ckb = load_ckb(args.ckb) if args.ckb else _new_ckb(args)
+    if args.design == "sparse":
+        from ..interface.product_keys import check_store
+
+        c = ckb.config
+        try:
+            check_store(c.num_low_level, c.low_level_size, c.high_level_size, c.hidden_size)
+        except ValueError as err:
+            raise CLIError(f"--design sparse: {err}") from err
     if ckb.config.hidden_size % args.interface_heads:
         raise CLIError(f"--interface-heads {args.interface_heads} must divide the CKB width "
                        f"{ckb.config.hidden_size}.")
-    configs = {n: InterfaceConfig(num_heads=args.interface_heads, dataset=specs[n][0], design=args.design)
-               for n in names}
+    configs = {n: InterfaceConfig(num_heads=args.interface_heads, dataset=specs[n][0], design=args.design,
+                                  top_k=args.top_k) for n in names}
     splits = {n: "test" if "test" in data[n] else "validation" for n in names}
     # scored before the import, which attaches the interfaces to these very modules
     host_accuracy = {n: model_accuracy(hosts[n], tokenizers[n], data[n][splits[n]]) for n in names}

@@ -10,7 +10,8 @@ INTERFACE_CONFIG_NAME = "interface_config.json"  # not adapter_config.json: tran
 INTERFACE_WEIGHTS_NAME = "interface_model.safetensors"
 
 FUNCTION_KINDS = ("sequence", "recurrent", "window")
-DESIGNS = ("paper", "memory")  # the interface block: `CKBAttention` (the paper's reading) or `MemoryAttention`
+# the interface block: `CKBAttention` (the paper's reading), `MemoryAttention` or `ProductKeyAttention`
+DESIGNS = ("paper", "memory", "sparse")
 
 
 @dataclass
@@ -46,7 +47,10 @@ class InterfaceConfig:
     design: str = field(
         default="paper", metadata={"help": "'paper': the paper's block (own key/value projections of the CKB, a "
                                            "residual, attention over input rows). 'memory': keys and values are the "
-                                           "CKB rows, no private path (hf_ckb.interface.memory)."})
+                                           "CKB rows, no private path (hf_ckb.interface.memory). 'sparse': a large "
+                                           "store read top_k slots at a time through product keys made of the CKB "
+                                           "(hf_ckb.interface.product_keys; needs K * n_l = n_h^2)."})
+    top_k: int = field(default=8, metadata={"help": "Slots each head reads, for the 'sparse' design."})
     # Recorded when saved, checked when loaded.
     host_model_id: str | None = field(default=None, metadata={"help": "The host's name or path (recorded)."})
     host_revision: str | None = field(default=None, metadata={"help": "The host's revision (recorded)."})
@@ -65,6 +69,8 @@ class InterfaceConfig:
             raise ValueError(f"function_kind must be one of {FUNCTION_KINDS}, got {self.function_kind!r}.")
         if self.design not in DESIGNS:
             raise ValueError(f"design must be one of {DESIGNS}, got {self.design!r}.")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}.")
         if self.function_kind == "window" and not self.window_size:
             raise ValueError("A 'window' interface needs window_size (rows per window).")
         if self.level is None and self.function_kind is not None:

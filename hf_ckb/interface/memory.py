@@ -101,7 +101,11 @@ class MemoryAttention(nn.Module):
         n_h = high_v.shape[0]
         read = (torch.einsum("nthm,mhe->nthe", probs[..., :n_h], high_v)
                 + torch.einsum("nthk,nthke->nthe", probs[..., n_h:], hidden))
-        y = self.out_proj(self.dropout(self.norm(read.flatten(-2))))
+        return self._output(read.flatten(-2), x), probs.mean(2)
+
+    def _output(self, read: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The block's output from what was read `(..., d)`: `out_proj(LayerNorm(read))`, plus the state carry."""
+        y = self.out_proj(self.dropout(self.norm(read)))
         if self.carry is not None:
             y = y + self.carry * x[..., -self.carry.shape[0]:]
-        return y, probs.mean(2)
+        return y

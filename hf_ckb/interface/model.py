@@ -14,6 +14,7 @@ from .attention import CKBAttention
 from .config import INTERFACE_WEIGHTS_NAME, InterfaceConfig
 from .hub_io import interface_folder, upload_folder_to_hub
 from .memory import MemoryAttention
+from .product_keys import ProductKeyAttention, check_store
 from .layer import LAYER_CLASSES, MODES, InterfaceContext, InterfaceLayer, StackModule
 from .targets import default_target
 
@@ -132,14 +133,19 @@ class InterfaceModel(nn.Module):
         if config.causal is None:
             config.causal = self.context.causal
         if config.intermediate_size is None:
-            sequence = config.function_kind == "sequence" and config.design == "paper"  # 'memory' has no FFN
+            sequence = config.function_kind == "sequence" and config.design == "paper"  # the others have no FFN
             config.intermediate_size = 4 * self.ckb.config.hidden_size if sequence else 0
         config.ckb_hidden_size = self.ckb.config.hidden_size
         config.host_model_id = config.host_model_id or getattr(self.base_model, "name_or_path", None) or None
         sizes = (config.in_features, config.out_features, self.ckb.config.hidden_size, config.num_heads,
                  config.intermediate_size, config.dropout)
-        if config.design == "memory":  # a recurrent cell carries its state (see hf_ckb.interface.memory)
-            block = MemoryAttention(*sizes, carry=config.out_features if config.function_kind == "recurrent" else 0)
+        carry = config.out_features if config.function_kind == "recurrent" else 0  # see hf_ckb.interface.memory
+        if config.design == "memory":
+            block = MemoryAttention(*sizes, carry=carry)
+        elif config.design == "sparse":
+            c = self.ckb.config
+            check_store(c.num_low_level, c.low_level_size, c.high_level_size, c.hidden_size)
+            block = ProductKeyAttention(*sizes, carry=carry, top_k=config.top_k)
         else:
             block = CKBAttention(*sizes)
         block.to(device=self.ckb.low_level.device)
