@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from hf_ckb.interface.config import DESIGNS
 from hf_ckb.utils import atomic_file
 
 from ..paper.scales import SCALES
@@ -37,9 +38,14 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 _SMALL = dataclasses.replace(SCALES["ci"], name="small", train_limit=3000, import_steps=300, export_steps=300,
                              eval_steps=150)
 _WIDE_CKB = dict(num_low_level=8, low_level_size=256, high_level_size=128, hidden_size=64)
+# the `sparse` design's store: 16 x 256 = 4,096 slots of d = 64 behind 64^2 product keys (266K parameters)
+_SPARSE_CKB = dict(num_low_level=16, low_level_size=256, high_level_size=64, hidden_size=64)
 KNOWLEDGE_SCALES = {**SCALES, "small": _SMALL,
                     "small-wide": dataclasses.replace(_SMALL, name="small-wide", small_ckb=_WIDE_CKB,
-                                                      capacity=(dict(_WIDE_CKB, low_level_size=32), _WIDE_CKB))}
+                                                      capacity=(dict(_WIDE_CKB, low_level_size=32), _WIDE_CKB)),
+                    "small-sparse": dataclasses.replace(_SMALL, name="small-sparse", small_ckb=_SPARSE_CKB,
+                                                        capacity=(dict(_SPARSE_CKB, num_low_level=4,
+                                                                       high_level_size=32), _SPARSE_CKB))}
 DEFAULT_WORK_DIR = "paper-runs"  # the paper benchmark's: its runs of the paper design are shared
 
 
@@ -88,8 +94,11 @@ def run(scale: str = "ci", designs=("memory", "paper"), sections=SECTIONS, work_
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.knowledge.run", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(KNOWLEDGE_SCALES), default="ci",
-                        help="tiny (a test), small and small-wide (screens), ci (the benchmark), full (a GPU)")
-    parser.add_argument("--designs", nargs="+", choices=("memory", "paper"), default=["memory", "paper"])
+                        help="tiny (a test), small, small-wide and small-sparse (screens), ci (the benchmark), full "
+                             "(a GPU)")
+    parser.add_argument("--designs", nargs="+", choices=DESIGNS, default=["memory", "paper"],
+                        help="interface designs (default: memory paper); the first that is not 'paper' is the one "
+                             "the results' top level holds")
     parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR,
                         help="where runs are kept, per scale (default: paper-runs/, the paper benchmark's)")

@@ -109,6 +109,19 @@ def write_report(results: dict, path: str) -> None:
                  e.get("memory_over_paper_import", {}).get("ratio")] for kind, e in de["networks"].items()]
         parts += [_table(["net", "train step ms", "paper import ms", "memory import ms", "paper / train",
                           "memory / train", "memory / paper"], rows), ""]
+    sp = results.get("sparse")
+    if sp:
+        parts += ["## 4c. A large store read sparsely", "",
+                  f"One interface step (forward + backward) over {sp['queries']} queries, d={sp['d']}: the `sparse` "
+                  f"design (top-{sp['top_k']} through product keys) against the `memory` design's dense read of the "
+                  "same rows. Peak tensor memory above what was live before the step.", ""]
+        rows = [[int(s), e["ms"]["sparse"], e["ms"]["dense"], e["dense_over_sparse"]["ratio"], e["peak_MiB"]["sparse"],
+                 e["peak_MiB"]["dense"]] for s, e in sorted(sp["sizes"].items(), key=lambda kv: int(kv[0]))]
+        parts += [_table(["slots", "sparse ms", "dense ms", "dense / sparse", "sparse peak MiB", "dense peak MiB"],
+                         rows), "",
+                  f"Growth in the number of slots: sparse time ~ slots^{_f(sp['sparse_time_exponent'])}, memory ~ "
+                  f"slots^{_f(sp['sparse_memory_exponent'])}; dense time ~ slots^{_f(sp['dense_time_exponent'])}, "
+                  f"memory ~ slots^{_f(sp['dense_memory_exponent'])}.", ""]
     mem = results.get("memory")
     if mem:
         parts += ["## 5. Memory", "", f"Peak tensor memory above the resident model, {mem['method']}.", ""]

@@ -12,6 +12,8 @@ TARGETS = {
     "memory_design_vs_train_rnn": ("memory-design import step / plain training step, RNN (issue 10)", "<=", 2.0),
     "memory_design_vs_train_cnn": ("memory-design import step / plain training step, CNN (issue 10)", "<=", 2.0),
     "memory_design_vs_train_ann": ("memory-design import step / plain training step, ANN (issue 10)", "<=", 2.0),
+    "sparse_time_flat": ("sparse-store step time ~ slots^x at fixed top-k, 256 -> 16,384 slots (issue 10)", "<=",
+                         0.25),
     "ddp_equal": ("2-process CKB = 1-process CKB (max relative L2 diff of any tensor)", "<=", 1e-4),
 }
 
@@ -34,6 +36,8 @@ def measured(results) -> dict:
     for kind, entry in results.get("designs", {}).get("networks", {}).items():
         if "memory_import_over_train" in entry:
             found[f"memory_design_vs_train_{kind}"] = entry["memory_import_over_train"]["ratio"]
+    if "sparse_time_exponent" in results.get("sparse", {}):
+        found["sparse_time_flat"] = results["sparse"]["sparse_time_exponent"]
     ddp = results.get("ddp", {}).get("runs", {})
     diffs = [r["max_rel_diff_vs_1proc"] for n, r in ddp.items()
              if n.startswith("2proc") and "max_rel_diff_vs_1proc" in r]
