@@ -68,20 +68,18 @@ def format_markdown(results: dict, command: str) -> str:
     lines = [f"# Knowledge tests of the CKB, `{results['scale']}` scale", "", f"Command: `{command}`", "",
              "Rotten Tomatoes test split, accuracy in %; checkpoints selected on validation, never on test. A list "
              "is one value per seed, shown as `mean (seed values)`. Designs: `memory` (keys and values are the CKB "
-             "rows, no private path, recurrent cells carry their state) and `paper` (the paper's reading). Rows "
-             "marked *from* a file are the paper benchmark's committed runs at this scale (the same runs, not rebuilt); "
-             "every knockout and the multi-teacher distillation column are computed here. The reused runs were built "
-             "in another work dir from the same recipe and seeds but with other teachers (the BPE tokenizer is "
-             "trained once per work dir, and that training is not reproducible across processes), so compare each "
-             "design with its own teacher column. Wall time of this pass: "
-             + ", ".join(f"{d['design']} {sum(d.get('seconds', {}).values()) / 60:.0f} min" for d in designs)
-             + " (runs already built are loaded).", ""]
+             "rows, no private path, recurrent cells carry their state), `sparse` (a large store read top-k through "
+             "product keys) and `paper` (the paper's reading). Rows marked *from* a file are the paper benchmark's "
+             "committed runs of the same recipe, scale and seeds (reused, not rebuilt), with their own teachers (the "
+             "BPE tokenizer is trained once per work dir, and that training is not reproducible across processes): "
+             "compare each design with its own teacher column. Every knockout and the multi-teacher distillation "
+             "column are computed here.", ""]
     knock, retain, transfer, capacity = [], [], [], []
     for d in designs:
         name = d["design"] + _sources(d, "knockout")
         for arch, r in d.get("knockout", {}).items():
             knock.append([name, NAMES[arch], _fmt(r["teacher"]), _fmt(r["ckb_backed"]), _fmt(r["zero_ckb"]),
-                          _fmt(r["random_ckb"]), _fmt(r["majority"]), f"{r['cos']['imported']:.3f}",
+                          _fmt(r["random_ckb"]), _fmt(r["majority"]), f"{r['random_ckb'] - r['majority']:+.2f}", f"{r['cos']['imported']:.3f}",
                           f"{r['cos']['zero']:.3f}", f"{r['cos']['random']:.3f}", f"{r['import_seconds']:.0f}"])
         for arch, r in d.get("retention", {}).items():
             retain.append([d["design"] + _sources(d, "retention"), NAMES[arch], _fmt(r["teacher"]),
@@ -97,7 +95,7 @@ def format_markdown(results: dict, command: str) -> str:
                              f"{r['cos']:.3f}", _fmt(r["exported"])])
     lines += _section_lines("Knockout: each network imported alone (seed 0), CKB replaced, interface unchanged",
                             ["design", "network", "teacher", "as imported", "zeroed", "random", "majority",
-                             "cos imported", "cos zeroed", "cos random", "import s"], knock)
+                             "random − majority", "cos imported", "cos zeroed", "cos random", "import s"], knock)
     lines += _section_lines("Reuse: a never-imported target through the frozen CKB (CKB-backed target)",
                             ["design", "transfer", "imported CKB", "random CKB", "imported − random"], transfer)
     lines += _section_lines("Capacity: the ANN imported alone into CKBs of three sizes, then exported",
