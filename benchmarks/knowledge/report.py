@@ -52,6 +52,8 @@ def _fmt(values) -> str:
 
 
 def _section_lines(title: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    if not rows:  # a section this run did not measure
+        return []
     return [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
             *("| " + " | ".join(r) + " |" for r in rows), ""]
 
