@@ -32,6 +32,16 @@ from torch import nn
 from .attention import LayerNorm, _split_heads, softmax
 
 
+def check_read_only_options(design: str, out_features: int, intermediate_size: int, carry: int) -> None:
+    """What the designs whose output comes only from the CKB ('memory', 'sparse') refuse: a feed-forward block (a
+    private path), and a state carry of another width than the output."""
+    if intermediate_size:
+        raise ValueError(f"The {design!r} interface design has no feed-forward block, got intermediate_size="
+                         f"{intermediate_size}; set intermediate_size=0 (or leave it None).")
+    if carry and carry != out_features:
+        raise ValueError(f"The state carry must be as wide as the output ({out_features}), got carry={carry}.")
+
+
 class MemoryAttention(nn.Module):
     r"""
     One `memory`-design interface block, called as `CKBAttention` is.
@@ -52,11 +62,7 @@ class MemoryAttention(nn.Module):
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(f"The CKB width ({hidden_size}) must be divisible by num_heads ({num_heads}).")
-        if intermediate_size:
-            raise ValueError(f"The 'memory' interface design has no feed-forward block, got intermediate_size="
-                             f"{intermediate_size}; set intermediate_size=0 (or leave it None).")
-        if carry and carry != out_features:
-            raise ValueError(f"The state carry must be as wide as the output ({out_features}), got carry={carry}.")
+        check_read_only_options("memory", out_features, intermediate_size, carry)
         self.num_heads = num_heads
         self.key_scale = (hidden_size // num_heads) ** 0.5  # unit-norm keys times sqrt(e): scores ~ q's scale
         self.query = nn.Linear(in_features, hidden_size)

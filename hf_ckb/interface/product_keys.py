@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import LayerNorm, softmax
-from .memory import MemoryAttention
+from .memory import MemoryAttention, check_read_only_options
 
 
 def check_store(num_low_level: int, low_level_size: int, high_level_size: int, hidden_size: int) -> None:
@@ -53,15 +53,11 @@ class ProductKeyAttention(MemoryAttention):
 
     def __init__(self, in_features: int, out_features: int, hidden_size: int, num_heads: int = 4,
                  intermediate_size: int = 0, dropout: float = 0.0, carry: int = 0, top_k: int = 8):
-        nn.Module.__init__(self)
-        if intermediate_size:
-            raise ValueError(f"The 'sparse' interface design has no feed-forward block, got intermediate_size="
-                             f"{intermediate_size}; set intermediate_size=0 (or leave it None).")
+        nn.Module.__init__(self)  # not MemoryAttention's: the query is one full-width row per head
+        check_read_only_options("sparse", out_features, intermediate_size, carry)
         if hidden_size % 2 or top_k < 1:
             raise ValueError(f"The 'sparse' design needs an even CKB width and top_k >= 1, got d={hidden_size}, "
                              f"top_k={top_k}.")
-        if carry and carry != out_features:
-            raise ValueError(f"The state carry must be as wide as the output ({out_features}), got carry={carry}.")
         self.num_heads, self.top_k = num_heads, top_k
         self.key_scale = (hidden_size // 2) ** 0.5
         self.query = nn.Linear(in_features, num_heads * hidden_size)
