@@ -81,8 +81,9 @@ def format_markdown(results: dict, command: str) -> str:
         name = d["design"] + _sources(d, "knockout")
         for arch, r in d.get("knockout", {}).items():
             knock.append([name, NAMES[arch], _fmt(r["teacher"]), _fmt(r["ckb_backed"]), _fmt(r["zero_ckb"]),
-                          _fmt(r["random_ckb"]), _fmt(r["majority"]), f"{r['random_ckb'] - r['majority']:+.2f}", f"{r['cos']['imported']:.3f}",
-                          f"{r['cos']['zero']:.3f}", f"{r['cos']['random']:.3f}", f"{r['import_seconds']:.0f}"])
+                          _fmt(r["random_ckb"]), _fmt(r["majority"]), f"{r['random_ckb'] - r['majority']:+.2f}",
+                          f"{r['cos']['imported']:.3f}", f"{r['cos']['zero']:.3f}", f"{r['cos']['random']:.3f}",
+                          f"{r['import_seconds']:.0f}"])
         for arch, r in d.get("retention", {}).items():
             retain.append([d["design"] + _sources(d, "retention"), NAMES[arch], _fmt(r["teacher"]),
                            _fmt(r["ckb_backed"]), _fmt(r["exported"]),

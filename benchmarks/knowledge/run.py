@@ -1,6 +1,6 @@
 """The knowledge benchmark (issue 10): does the CKB hold knowledge the networks use? Both interface designs.
 
-    python -m benchmarks.knowledge.run                     # `ci` scale, both designs (about an hour on 2 CPU cores)
+    python -m benchmarks.knowledge.run                     # `ci` scale, both designs (1 h 30 min with two workers)
     python -m benchmarks.knowledge.run --scale tiny        # seconds; run by tests/test_knowledge.py
     python -m benchmarks.knowledge.run --recompute-paper   # rebuild the paper design's reused rows too (~2 h more)
 
@@ -29,7 +29,8 @@ from ..paper.tables.t4 import ckb_parameters
 from ..paper.workspace import Workspace
 from .report import check_targets, format_markdown
 from .reused import paper_rows
-from .sections import RUNNERS, SECTIONS, kd_ensemble, seeds
+from ..paper.tables.common import seeds_for
+from .sections import RUNNERS, SECTIONS, kd_ensemble
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 # Screening scales of this benchmark only: `ci`'s recipe on 3,000 snippets with half the steps (minutes a test), and
@@ -54,10 +55,11 @@ def design_rows(ws: Workspace, sections, reused: dict | None) -> dict:
     rows = {"design": ws.design, "seconds": {}}
     for section in sections:
         start = time.time()
-        if reused and section in reused and section != "knockout":
+        if reused and section in reused:  # `paper_rows` holds no knockout: that one is always built here
             rows[section] = reused[section]
             if section == "fusion":  # the peer baseline reads no interface: computed here, shared by designs
-                rows[section] = {**reused[section], "kd_ensemble": [kd_ensemble(ws, s) for s in seeds(ws, "rnn")]}
+                rows[section] = {**reused[section],
+                                 "kd_ensemble": [kd_ensemble(ws, s) for s in seeds_for(ws, ["rnn"])]}
         else:
             rows[section] = RUNNERS[section](ws)
         rows["seconds"][section] = round(time.time() - start, 1)  # 0 when its runs were already built

@@ -12,6 +12,7 @@ from hf_ckb.knowledge import knockout
 from hf_ckb.pipeline import model_accuracy
 from hf_ckb.training import distill
 
+from ..paper.tables.common import seeds_for
 from ..paper.tables.t4 import ckb_parameters
 from ..paper.transfer import adapted
 from ..paper.workspace import Workspace
@@ -25,11 +26,6 @@ SECTIONS = ("knockout", "retention", "fusion", "transfer", "capacity")
 
 def percent(fraction: float) -> float:
     return round(100 * fraction, 2)
-
-
-def seeds(ws: Workspace, arch: str) -> tuple[int, ...]:
-    """The scale's seeds for the RNN and CNN, its cheaper count for the ANN (as the paper benchmark does)."""
-    return ws.scale.seeds if arch in ("rnn", "cnn") else ws.scale.other_seeds
 
 
 def teacher(ws: Workspace, arch: str, seed: int) -> float:
@@ -62,9 +58,9 @@ def knockout_section(ws: Workspace) -> dict:
 
 def retention_section(ws: Workspace) -> dict:
     """Each network imported alone and exported into a fresh network of its architecture (Table 1)."""
-    return {arch: {"teacher": [teacher(ws, arch, s) for s in seeds(ws, arch)],
-                   "ckb_backed": [percent(ws.imported((arch,), s)[1][arch]["accuracy"]) for s in seeds(ws, arch)],
-                   "exported": [percent(ws.exported((arch,), s, arch)["accuracy"]) for s in seeds(ws, arch)]}
+    return {arch: {"teacher": [teacher(ws, arch, s) for s in seeds_for(ws, [arch])],
+                   "ckb_backed": [percent(ws.imported((arch,), s)[1][arch]["accuracy"]) for s in seeds_for(ws, [arch])],
+                   "exported": [percent(ws.exported((arch,), s, arch)["accuracy"]) for s in seeds_for(ws, [arch])]}
             for arch in NETWORKS}
 
 
@@ -85,7 +81,7 @@ def kd_ensemble(ws: Workspace, seed: int) -> float:
 def fusion_section(ws: Workspace) -> dict:
     """{RNN, CNN} -> CKB -> RNN against the RNN teacher, the same-steps no-fusion control (the RNN imported alone and
     exported), the teachers' logit ensemble and multi-teacher distillation; one value per seed (paired)."""
-    s = seeds(ws, "rnn")
+    s = seeds_for(ws, ["rnn"])
     return {"teacher": [teacher(ws, "rnn", x) for x in s],
             "control": [percent(ws.exported(("rnn",), x, "rnn")["accuracy"]) for x in s],
             "kd_ensemble": [kd_ensemble(ws, x) for x in s],
