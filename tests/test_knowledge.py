@@ -217,5 +217,12 @@ def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
     assert saved["knockout"]["rnn"]["teacher"] == saved["paper_design"]["knockout"]["rnn"]["teacher"]
     assert (tmp_path / "runs" / "memory" / "imports" / "rnn-s0" / "metrics.json").is_file()
     assert (tmp_path / "runs" / "imports" / "rnn-s0" / "metrics.json").is_file()
+    few = saved["few_labels"]  # the memory design: every arm, one value per seed; the paper design has no query map
+    assert set(few) == {f"{a}->{b}" for a, b in TRANSFERS} | {"labels"} and few["labels"] >= 1
+    assert all(set(r) == {"alone", "imported", "random", "imported_fresh_reader"} and all(len(v) == 1 for v in r.values())
+               for k, r in few.items() if k != "labels")
+    assert "few labels rnn->cnn: imported - random >= 3" in saved["targets"]
+    assert "skipped" in saved["paper_design"]["few_labels"]
     table = (tmp_path / "tiny.md").read_text()
     assert "| memory | RNN → CNN |" in table and "multi-teacher distillation" in table
+    assert "Reuse with few labels" in table

@@ -2,6 +2,8 @@
 
 from statistics import mean
 
+from .few_labels import ARMS as FEW_LABEL_ARMS
+
 NAMES = {"rnn": "RNN", "cnn": "CNN", "ann": "ANN"}
 
 
@@ -25,6 +27,9 @@ def check_targets(rows: dict) -> dict:
         out[f"knockout {arch}: as imported within 1 of teacher"] = _target(r["ckb_backed"], r["teacher"] - 1)
     for pair, r in rows.get("transfer", {}).items():
         out[f"reuse {pair}: imported - random >= 3"] = _target(_mean(r["imported"]) - _mean(r["random"]), 3)
+    for pair, r in _few_label_rows(rows):
+        out[f"few labels {pair}: imported - random >= 3"] = _target(_mean(r["imported"]) - _mean(r["random"]), 3)
+        out[f"few labels {pair}: imported - alone >= 3"] = _target(_mean(r["imported"]) - _mean(r["alone"]), 3)
     capacity = rows.get("capacity")
     if capacity and rows.get("capacity_default") in capacity:
         smallest = capacity[min(capacity, key=int)]
@@ -42,6 +47,11 @@ def check_targets(rows: dict) -> dict:
         out[f"retention {arch}: exported within 0.5 of teacher"] = _target(_mean(r["exported"]),
                                                                            _mean(r["teacher"]) - 0.5)
     return out
+
+
+def _few_label_rows(rows: dict) -> list:
+    """`(transfer, arms)` of the few-labels section (its other keys say how many labels, or why it was skipped)."""
+    return [(k, v) for k, v in rows.get("few_labels", {}).items() if isinstance(v, dict)]
 
 
 def _fmt(values) -> str:
@@ -76,7 +86,7 @@ def format_markdown(results: dict, command: str) -> str:
              "BPE tokenizer is trained once per work dir, and that training is not reproducible across processes): "
              "compare each design with its own teacher column. Every knockout and the multi-teacher distillation "
              "column are computed here.", ""]
-    knock, retain, transfer, capacity = [], [], [], []
+    knock, retain, transfer, capacity, few = [], [], [], [], []
     for d in designs:
         name = d["design"] + _sources(d, "knockout")
         for arch, r in d.get("knockout", {}).items():
@@ -92,6 +102,10 @@ def format_markdown(results: dict, command: str) -> str:
             transfer.append([d["design"] + _sources(d, "transfer"), pair.upper().replace("->", " → "),
                              _fmt(r["imported"]), _fmt(r["random"]),
                              f"{_mean(r['imported']) - _mean(r['random']):+.2f}"])
+        for pair, r in _few_label_rows(d):
+            few.append([d["design"], pair.upper().replace("->", " → "), *(_fmt(r[arm]) for arm in FEW_LABEL_ARMS),
+                        f"{_mean(r['imported']) - _mean(r['random']):+.2f}",
+                        f"{_mean(r['imported']) - _mean(r['alone']):+.2f}"])
         for size, r in sorted(d.get("capacity", {}).items(), key=lambda kv: int(kv[0])):
             default = " (default)" if size == d.get("capacity_default") else ""
             capacity.append([d["design"] + _sources(d, "capacity"), f"{int(size):,}{default}", _fmt(r["ckb_backed"]),
@@ -101,6 +115,12 @@ def format_markdown(results: dict, command: str) -> str:
                              "random − majority", "cos imported", "cos zeroed", "cos random", "import s"], knock)
     lines += _section_lines("Reuse: a never-imported target through the frozen CKB (CKB-backed target)",
                             ["design", "transfer", "imported CKB", "random CKB", "imported − random"], transfer)
+    labels = next((d["few_labels"].get("labels") for d in designs if "few_labels" in d), None)
+    lines += _section_lines(f"Reuse with few labels: the target trained on {labels} labels through the frozen store "
+                            "(embeddings copied from the source host in every arm)",
+                            ["design", "transfer", "alone (no store)", "imported, anchored reader",
+                             "random, anchored reader", "imported, fresh reader", "imported − random",
+                             "imported − alone"], few)
     lines += _section_lines("Capacity: the ANN imported alone into CKBs of three sizes, then exported",
                             ["design", "CKB parameters", "CKB-backed", "cos", "exported"], capacity)
     fusion = [[d["design"] + _sources(d, "fusion"), *(_fmt(d["fusion"].get(k, [])) if k in d["fusion"] else "–"

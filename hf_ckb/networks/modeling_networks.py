@@ -125,6 +125,16 @@ class CKBNetworkPreTrainedModel(PreTrainedModel):
         """Creates `self.embeddings` and the function module named `self._ckb_target_module`."""
         raise NotImplementedError
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The word embeddings (transformers' accessor: `resize_token_embeddings` and embedding copies use it)."""
+        return getattr(self.embeddings, "word_embeddings", self.embeddings)
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        if isinstance(self.embeddings, nn.Embedding):
+            self.embeddings = value
+        else:
+            self.embeddings.word_embeddings = value
+
     def _apply_function(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Runs the function module on masked embeddings `x` (B, T, E); returns per-position states (B, T, H)."""
         raise NotImplementedError
