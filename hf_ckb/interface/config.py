@@ -9,7 +9,7 @@ from ..utils import atomic_file
 INTERFACE_CONFIG_NAME = "interface_config.json"  # not adapter_config.json: transformers would take it for PEFT
 INTERFACE_WEIGHTS_NAME = "interface_model.safetensors"
 
-FUNCTION_KINDS = ("sequence", "recurrent", "window")
+FUNCTION_KINDS = ("sequence", "recurrent", "window", "lookup")
 # the interface block: `CKBAttention` (the paper's reading), `MemoryAttention` or `ProductKeyAttention`
 DESIGNS = ("paper", "memory", "sparse")
 
@@ -30,7 +30,8 @@ class InterfaceConfig:
         metadata={"help": "'sequence': (B, T, in) -> (B, T, out), a Transformer layer or stack (global or local). "
                           "'recurrent': a batch-first nn.GRU/RNN-like module, imitated by its cell "
                           "(x_t, h_{t-1}) -> h_t. 'window': a per-position function of x[t : t + window_size] "
-                          "(a CNN). None: the host's default."})
+                          "(a CNN). 'lookup': an nn.Embedding (token ids -> rows), read from a fixed code of each "
+                          "id. None: the host's default."})
     level: str | None = field(
         default=None, metadata={"help": "'global' or 'local' (§2.2.3); informational. None: derived from the kind."})
     window_size: int | None = field(default=None, metadata={"help": "Rows per window for the 'window' kind."})

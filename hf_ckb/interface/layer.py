@@ -229,5 +229,35 @@ class WindowInterfaceLayer(InterfaceLayer):
         return self.parallel_forward(args, kwargs)
 
 
+class LookupInterfaceLayer(InterfaceLayer):
+    """An embedding table `ids (B, T) -> rows (B, T, out)` (`nn.Embedding`), imitated row by row from a fixed code of
+    each token id: the interface reads the store at addresses that depend on the token alone.
+
+    Why: the word embeddings are where much of a small network's knowledge sits (a newcomer given a trained host's
+    embeddings learns from a tenth of the labels about as well as the host, `benchmarks/knowledge`), and every
+    network that shares a tokenizer can address a store by token id. The code is the same for every network and
+    every process: `CODE_SEED`'s normal draw, one row of width `d` (the CKB width) per id, rebuilt, never saved."""
+
+    CODE_SEED = 0
+
+    def __init__(self, base_layer: nn.Module, ckb, context):
+        super().__init__(base_layer, ckb, context)
+        if not isinstance(base_layer, nn.Embedding):
+            raise ValueError(f"A 'lookup' interface imitates an nn.Embedding, got {type(base_layer).__name__}.")
+        generator = torch.Generator().manual_seed(self.CODE_SEED)
+        codes = torch.randn(base_layer.num_embeddings, ckb.config.hidden_size, generator=generator)
+        self.register_buffer("codes", codes.to(ckb.low_level.device), persistent=False)
+
+    def widths(self, args, kwargs, out):
+        return self.codes.shape[1], first_tensor(out).shape[-1]
+
+    def parallel_forward(self, args, kwargs, out=None):
+        ids = args[0] if args else kwargs["input"]
+        return self.rows_forward(self.codes[ids])  # (B, T, d) codes -> (B, T, out)
+
+    def interface_forward(self, args, kwargs):
+        return self.parallel_forward(args, kwargs)
+
+
 LAYER_CLASSES = {"sequence": SequenceInterfaceLayer, "recurrent": RecurrentInterfaceLayer,
-                 "window": WindowInterfaceLayer}
+                 "window": WindowInterfaceLayer, "lookup": LookupInterfaceLayer}

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from ..ckb import CKBModel
 from ..interface import InterfaceModel
-from ..interface.layer import Record
+from ..interface.layer import LookupInterfaceLayer, Record
 from .cache import TeacherCache
 from .losses import imitation_loss
 from .trainable_checkpoint import load_trainable_state_dict, save_trainable_state_dict, trainable_state_dict
@@ -117,7 +117,8 @@ class CKBTrainingModule(nn.Module):
         self.teacher_cache = TeacherCache(max_bytes, dtype)
         for name, net in self.networks.items():
             wrappers = [w for w in net.interface_layers() if w.active_interface is not None]
-            if len(wrappers) == 1:
+            # a lookup's input is token ids (not rows a float cache keeps) and its host function is one gather
+            if len(wrappers) == 1 and not isinstance(wrappers[0], LookupInterfaceLayer):
                 hook = functools.partial(self._store_teacher, name, net)
                 self._cache_hooks[name] = (wrappers[0], wrappers[0].register_forward_hook(hook, with_kwargs=True))
         return self.teacher_cache
