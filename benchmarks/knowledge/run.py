@@ -46,7 +46,11 @@ KNOWLEDGE_SCALES = {**SCALES, "small": _SMALL,
                                                       capacity=(dict(_WIDE_CKB, low_level_size=32), _WIDE_CKB)),
                     "small-sparse": dataclasses.replace(_SMALL, name="small-sparse", small_ckb=_SPARSE_CKB,
                                                         capacity=(dict(_SPARSE_CKB, num_low_level=4,
-                                                                       high_level_size=32), _SPARSE_CKB))}
+                                                                       high_level_size=32), _SPARSE_CKB)),
+                    # the `sparse` design at the benchmark's scale: `ci`'s data and steps with the sparse store
+                    "ci-sparse": dataclasses.replace(SCALES["ci"], name="ci-sparse", small_ckb=_SPARSE_CKB,
+                                                     capacity=(dict(_SPARSE_CKB, num_low_level=4,
+                                                                    high_level_size=32), _SPARSE_CKB))}
 DEFAULT_WORK_DIR = "paper-runs"  # the paper benchmark's: its runs of the paper design are shared
 
 
@@ -84,7 +88,11 @@ def run(scale: str = "ci", designs=("memory", "paper"), sections=SECTIONS, work_
                "threads": torch.get_num_threads()}
     if main != "paper" and "paper" in per_design:
         results["paper_design"] = per_design["paper"]
-    command = f"python -m benchmarks.knowledge.run --scale {scale}" + (" --recompute-paper" if recompute_paper else "")
+    command = f"python -m benchmarks.knowledge.run --scale {scale}"
+    command += "" if tuple(designs) == ("memory", "paper") else f" --designs {' '.join(designs)}"
+    command += "" if tuple(sections) == SECTIONS else f" --sections {' '.join(sections)}"
+    command += " --recompute-paper" if recompute_paper else ""
+    command += "" if os.path.abspath(results_dir) == RESULTS else f" --results-dir {os.path.relpath(results_dir)}"
     os.makedirs(results_dir, exist_ok=True)
     with atomic_file(os.path.join(results_dir, f"{scale}.json")) as path, open(path, "w") as f:
         json.dump(results, f, indent=2)
