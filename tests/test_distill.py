@@ -327,3 +327,21 @@ def test_finetune_interface_model_trains_the_ckb_only_when_asked(train_ckb, rt, 
     assert saved.ckb.fingerprint() == ckb.fingerprint()  # the CKB as trained (or left)
     with pytest.raises(TypeError, match="InterfaceModel"):
         finetune_interface_model(host, tokenizer, train, validation, str(tmp_path / "x"), steps=1)
+
+
+def test_finetune_interface_model_trains_an_interface_that_imitates_the_embeddings(rt, tmp_path):
+    """A 'lookup' interface sits inside the embeddings module: it trains, the table it replaces and the CKB do not."""
+    from hf_ckb import CKBConfig, CKBModel
+
+    tokenizer, train, validation = rt
+    ckb = CKBModel(CKBConfig(num_low_level=4, low_level_size=16, high_level_size=8, hidden_size=16))
+    config = InterfaceConfig(design="sparse", target_module="embeddings", function_kind="lookup", num_heads=2, top_k=3)
+    net = InterfaceModel(cnn(len(tokenizer), 0), ckb, config)
+    before = clone_params(net)
+    finetune_interface_model(net, tokenizer, train, validation, str(tmp_path), steps=3, learning_rate=1e-2,
+                             batch_size=16, eval_steps=3, train_ckb=False, **QUIET)
+    after = dict(net.named_parameters())
+    changed = {n for n in before if not torch.equal(after[n], before[n])}
+    assert "base_model.embeddings.interfaces.default.out_proj.weight" in changed
+    assert "base_model.embeddings.interfaces.default.query.weight" in changed
+    assert "base_model.embeddings.base_layer.weight" not in changed and not any(n.startswith("ckb.") for n in changed)

@@ -70,7 +70,9 @@ def finetune_interface_model(net: InterfaceModel, tokenizer, train, validation, 
         raise TypeError(f"net must be an InterfaceModel, got {type(net).__name__}.")
     torch.manual_seed(seed)
     name = interface_name(net, name)
-    embeddings = embedding_parameter_names(net.base_model, prefix="base_model.")
+    # an interface that imitates the embeddings themselves (a 'lookup') sits inside them: it trains all the same
+    embeddings = embedding_parameter_names(net.base_model, prefix="base_model.") - set(
+        net.named_parameters_by_role()["interface"])
     with trainable_roles(net, interface=True, host=True, ckb=train_ckb, frozen=embeddings):
         train_stock(InterfaceTaskModule(net), tokenizer, train, validation, output_dir, f"finetune-{name}", steps,
                     learning_rate, batch_size, eval_steps, seed, data_collator, callbacks, **training_args)
