@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hf_ckb import CKBConfig, CKBModel, InterfaceConfig, InterfaceModel
-from hf_ckb.knowledge import copy_input_embeddings, warm_start_reader
+from hf_ckb.knowledge import adopt_interface, copy_input_embeddings, warm_start_reader
 
 from conftest import VOCAB, build_host
 
@@ -82,3 +82,30 @@ def test_warm_start_refuses_what_it_cannot_anchor(ckb):
     two.add_interface("second", InterfaceConfig(design="sparse", num_heads=2, top_k=3))
     with pytest.raises(ValueError, match="exactly one interface"):
         warm_start_reader(two, wrapped("rnn", ckb))
+
+
+def lookup_of(kind, ckb, seed):
+    torch.manual_seed(seed)
+    path = "embeddings.word_embeddings" if kind == "ann" else "embeddings"
+    config = InterfaceConfig(design="sparse", target_module=path, function_kind="lookup", num_heads=2, top_k=3)
+    return InterfaceModel(build_host(kind, seed), ckb, config)
+
+
+def test_an_adopted_lookup_gives_the_newcomer_the_embeddings_the_source_reads(ckb, token_ids):
+    source, newcomer = lookup_of("rnn", ckb, 0), lookup_of("ann", ckb, 1)
+    adopt_interface(newcomer, source)
+
+    def rows(net):
+        with torch.no_grad(), net.mode("import"):
+            net(input_ids=token_ids)
+        return net.records[0].prediction
+
+    torch.testing.assert_close(rows(newcomer), rows(source))
+
+
+def test_adopt_refuses_another_function_or_shape(ckb):
+    with pytest.raises(ValueError, match="same function and design"):
+        adopt_interface(wrapped("cnn", ckb), lookup_of("rnn", ckb, 0))
+    wide = CKBModel(CKBConfig(**dict(STORE, hidden_size=32)))
+    with pytest.raises(ValueError, match="differ in shape"):
+        adopt_interface(lookup_of("cnn", ckb, 0), lookup_of("rnn", wide, 0))  # codes and slots of another width

@@ -17,6 +17,10 @@ therefore anchored to them:
 
 Both are an initialisation; the newcomer's interface still trains. The control is the same procedure on a random
 store: the anchored query then reads random slots.
+
+- `adopt_interface`: where both networks have the *same* function (a `lookup` of one tokenizer's word embeddings),
+  the newcomer takes the source's interface whole (reader and decoder), to be kept frozen: what it reads is then
+  exactly what the store holds for each token, and a random store gives it nothing.
 """
 
 import torch
@@ -69,10 +73,7 @@ def warm_start_reader(target: InterfaceModel, source: InterfaceModel) -> None:
 
 
 def _single_reader(net: InterfaceModel, role: str):
-    pairs = [(layer, block) for layer in net.interface_layers() for block in layer.interfaces.values()]
-    if len(pairs) != 1:
-        raise ValueError(f"The {role} must hold exactly one interface, found {len(pairs)}.")
-    layer, block = pairs[0]
+    layer, block = _single_block(net, role)
     if not isinstance(getattr(block, "query", None), nn.Linear):
         raise ValueError(f"The {role}'s interface ({type(block).__name__}) has no query map to warm-start: use the "
                          "'memory' or 'sparse' design.")
@@ -87,3 +88,27 @@ def _token_blocks(layer, block) -> tuple[int, int]:
     if isinstance(layer, WindowInterfaceLayer):
         return layer.window_size, width // layer.window_size
     return 1, width
+
+
+def adopt_interface(target: InterfaceModel, source: InterfaceModel) -> None:
+    """Copies `source`'s interface block (its query, norm and output maps) into `target`'s, in place: for a function
+    the two networks share (e.g. a `lookup` of the same tokenizer's word embeddings into the same width). Both must
+    hold one interface each, of the same design and shapes. Train the newcomer with the interface frozen
+    (`finetune_interface_model(..., train_interface=False)`) to use the store as the source wrote it."""
+    (t_layer, t_block), (s_layer, s_block) = (_single_block(net, role) for net, role in
+                                              ((target, "target"), (source, "source")))
+    if type(t_layer) is not type(s_layer) or type(t_block) is not type(s_block):
+        raise ValueError(f"Only the same function and design can be adopted: target {type(t_layer).__name__} / "
+                         f"{type(t_block).__name__}, source {type(s_layer).__name__} / {type(s_block).__name__}.")
+    source_state = s_block.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in t_block.state_dict().items()}
+    if shapes != {k: tuple(v.shape) for k, v in source_state.items()}:
+        raise ValueError("The two interfaces differ in shape: the functions' widths or the CKBs differ.")
+    t_block.load_state_dict(source_state)
+
+
+def _single_block(net: InterfaceModel, role: str):
+    pairs = [(layer, block) for layer in net.interface_layers() for block in layer.interfaces.values()]
+    if len(pairs) != 1:
+        raise ValueError(f"The {role} must hold exactly one interface, found {len(pairs)}.")
+    return pairs[0]
