@@ -138,6 +138,20 @@ def test_import_with_the_memory_design(flow):
     assert "| recurrent | paper |" in (flow["kb"] / "README.md").read_text()
 
 
+def test_import_of_the_word_embeddings(flow):
+    from hf_ckb import Bundle
+    from hf_ckb.interface.layer import LookupInterfaceLayer
+
+    kb = flow["root"] / "kb-words"
+    assert main(["import", "--network", f"rnn={flow['rnn']}", "--dataset", str(flow["data"]), "--output-dir", str(kb),
+                 "--design", "memory", "--function", "embeddings", *TINY_CKB, *TRAIN_FAST]) == 0
+    saved = json.loads((kb / "interfaces" / "rnn" / "interface_config.json").read_text())
+    assert (saved["target_module"], saved["function_kind"]) == ("embeddings", "lookup")
+    net = Bundle.from_pretrained(str(kb)).interfaces["rnn"]
+    assert isinstance(net.base_model.embeddings, LookupInterfaceLayer)
+    assert "| lookup | memory |" in (kb / "README.md").read_text()
+
+
 def test_import_with_the_sparse_design_checks_the_store(flow, capsys):
     from hf_ckb import Bundle
     from hf_ckb.interface.product_keys import ProductKeyAttention

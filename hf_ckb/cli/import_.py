@@ -27,6 +27,8 @@ examples:
   hf-ckb import --network rnn=models/rnn --dataset rnn=a.csv --network bert=models/bert --dataset bert=b.csv \\
       --text-column bert=sentence --output-dir kb --steps 2000
   hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --output-dir kb-memory
+  hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --function embeddings \
+      --output-dir kb-words   # the store holds the RNN's word embeddings
   hf-ckb import --ckb kb --network ann=models/ann --dataset rotten_tomatoes --output-dir kb2   # start from kb's CKB"""
 
 
@@ -54,12 +56,28 @@ def add_parser(subparsers):
                           "--num-low-level x --low-level-size = --high-level-size squared, e.g. 16 256 64 with "
                           "--ckb-hidden-size 64).")
     ckb.add_argument("--top-k", type=positive_int, default=8, help="Slots each head reads (the 'sparse' design).")
+    ckb.add_argument("--function", choices=("default", "embeddings"), default="default",
+                     help="What each interface imitates: 'default' (the network's function: a GRU cell, CNN windows, "
+                          "an encoder) or 'embeddings' (its word embeddings, read from the store by token id: a "
+                          "'lookup' interface; networks of one tokenizer can then reuse each other's store).")
     add_training_options(p)
     p.add_argument("--teacher-cache-mb", type=int, default=1024, metavar="MB",
                    help="Memory for caching the frozen hosts' function inputs/outputs, so epochs after the first do "
                         "not re-run the hosts (float32 if the data fits, else bfloat16, else off); 0 disables.")
     p.set_defaults(run=run)
     return p
+
+
+def _function_target(function: str, host, name: str) -> dict:
+    """The `InterfaceConfig` fields that pick what `--function` names in `host` (none: its default function)."""
+    if function == "default":
+        return {}
+    from ..interface.targets import embeddings_target
+
+    try:
+        return {"target_module": embeddings_target(host), "function_kind": "lookup"}
+    except ValueError as err:
+        raise CLIError(f"--function embeddings: network {name!r}: {err}") from err
 
 
 def run(args) -> int:
@@ -92,7 +110,7 @@ def run(args) -> int:
         raise CLIError(f"--interface-heads {args.interface_heads} must divide the CKB width "
                        f"{ckb.config.hidden_size}.")
     configs = {n: InterfaceConfig(num_heads=args.interface_heads, dataset=specs[n][0], design=args.design,
-                                  top_k=args.top_k) for n in names}
+                                  top_k=args.top_k, **_function_target(args.function, hosts[n], n)) for n in names}
     splits = {n: "test" if "test" in data[n] else "validation" for n in names}
     # scored before the import, which attaches the interfaces to these very modules
     host_accuracy = {n: model_accuracy(hosts[n], tokenizers[n], data[n][splits[n]]) for n in names}

@@ -40,3 +40,17 @@ def default_target(host: nn.Module) -> tuple[str, str, int | None]:
     if prefix and isinstance(getattr(host, prefix, None), nn.Module):  # a model with a head around its base model
         path = f"{prefix}.{path}"
     return path, kind, getattr(host, "_ckb_window_size", None) if kind == "window" else None
+
+
+def embeddings_target(host: nn.Module) -> str:
+    """The module path of `host`'s word embeddings (`get_input_embeddings`), for a `lookup` interface:
+    `InterfaceConfig(target_module=embeddings_target(host), function_kind="lookup")`."""
+    try:
+        embeddings = host.get_input_embeddings()
+    except (NotImplementedError, AttributeError):
+        embeddings = None
+    path = next((name for name, module in host.named_modules() if module is embeddings and name), None)
+    if path is None:
+        raise ValueError(f"{type(host).__name__} declares no input embeddings (get_input_embeddings): set "
+                         "InterfaceConfig.target_module to its nn.Embedding.")
+    return path
