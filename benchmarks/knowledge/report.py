@@ -3,6 +3,7 @@
 from statistics import mean
 
 from .few_labels import ARMS as FEW_LABEL_ARMS
+from .lookup import ARMS as LOOKUP_ARMS
 
 NAMES = {"rnn": "RNN", "cnn": "CNN", "ann": "ANN"}
 
@@ -30,6 +31,18 @@ def check_targets(rows: dict) -> dict:
     for pair, r in _few_label_rows(rows):
         out[f"few labels {pair}: imported - random >= 3"] = _target(_mean(r["imported"]) - _mean(r["random"]), 3)
         out[f"few labels {pair}: imported - alone >= 3"] = _target(_mean(r["imported"]) - _mean(r["alone"]), 3)
+    lookup = rows.get("lookup", {})
+    for arch, r in lookup.get("knockout", {}).items():
+        out[f"lookup knockout {arch}: zeroed within 3 of majority"] = _target(abs(r["zero_ckb"] - r["majority"]), 3,
+                                                                               False)
+        out[f"lookup knockout {arch}: random within 3 of majority"] = _target(abs(r["random_ckb"] - r["majority"]),
+                                                                               3, False)
+        out[f"lookup knockout {arch}: as imported within 1 of teacher"] = _target(r["ckb_backed"], r["teacher"] - 1)
+    for pair, r in lookup.get("reuse", {}).items():
+        out[f"lookup reuse {pair}: imported - random >= 3"] = _target(_mean(r["imported"]) - _mean(r["random"]), 3)
+        out[f"lookup reuse {pair}: imported - scratch >= 3"] = _target(_mean(r["imported"]) - _mean(r["scratch"]), 3)
+        out[f"lookup reuse {pair}: imported >= host embeddings"] = _target(_mean(r["imported"]),
+                                                                           _mean(r["host_embeddings"]))
     capacity = rows.get("capacity")
     if capacity and rows.get("capacity_default") in capacity:
         smallest = capacity[min(capacity, key=int)]
@@ -121,6 +134,7 @@ def format_markdown(results: dict, command: str) -> str:
                             ["design", "transfer", "alone (no store)", "imported, anchored reader",
                              "random, anchored reader", "imported, fresh reader", "imported − random",
                              "imported − alone"], few)
+    lines += _lookup_lines(designs)
     lines += _section_lines("Capacity: the ANN imported alone into CKBs of three sizes, then exported",
                             ["design", "CKB parameters", "CKB-backed", "cos", "exported"], capacity)
     fusion = [[d["design"] + _sources(d, "fusion"), *(_fmt(d["fusion"].get(k, [])) if k in d["fusion"] else "–"
@@ -136,3 +150,27 @@ def format_markdown(results: dict, command: str) -> str:
     lines += _section_lines("Targets (margin > 0: met by that much; < 0: missed by that much)",
                             ["design", "target", "value", "needed", "margin", ""], targets)
     return "\n".join(lines)
+
+
+def _lookup_lines(designs: list[dict]) -> list[str]:
+    """The store of word embeddings (`lookup.py`): its knockout and its few-label reuse."""
+    knock, reuse, labels = [], [], None
+    for d in designs:
+        lookup = d.get("lookup", {})
+        labels = lookup.get("labels", labels)
+        for arch, r in lookup.get("knockout", {}).items():
+            knock.append([d["design"], NAMES[arch], *(_fmt(r[k]) for k in ("teacher", "ckb_backed", "zero_ckb",
+                                                                           "random_ckb", "majority")),
+                          f"{r['cos']:.3f}"])
+        for pair, r in lookup.get("reuse", {}).items():
+            reuse.append([d["design"], pair.upper().replace("->", " → "), *(_fmt(r[arm]) for arm in LOOKUP_ARMS),
+                          f"{_mean(r['imported']) - _mean(r['random']):+.2f}",
+                          f"{_mean(r['imported']) - _mean(r['scratch']):+.2f}",
+                          f"{_mean(r['imported']) - _mean(r['host_embeddings']):+.2f}"])
+    return (_section_lines("The store of word embeddings: knockout (each network's embeddings imported alone, seed 0)",
+                           ["design", "network", "teacher", "as imported", "zeroed", "random", "majority", "cos"],
+                           knock)
+            + _section_lines(f"The store of word embeddings: reuse by a newcomer trained on {labels} labels",
+                             ["design", "transfer", "scratch", "host embeddings (no store)",
+                              "imported store, adopted interface", "random store, adopted interface",
+                              "imported − random", "imported − scratch", "imported − host embeddings"], reuse))

@@ -17,12 +17,13 @@ from ..paper.tables.t4 import ckb_parameters
 from ..paper.transfer import adapted
 from ..paper.workspace import Workspace
 from .few_labels import few_labels_section
+from .lookup import lookup_section
 
 NETWORKS = ("rnn", "cnn", "ann")
 TRANSFERS = (("rnn", "cnn"), ("cnn", "rnn"), ("rnn", "ann"))
 FUSED = ("rnn", "cnn")  # {RNN, CNN} -> CKB -> RNN
 RANDOM_SEED = 1000  # the knockout's random CKB (not the seed a CKB was initialised with)
-SECTIONS = ("knockout", "retention", "fusion", "transfer", "capacity", "few_labels")
+SECTIONS = ("knockout", "retention", "fusion", "transfer", "capacity", "few_labels", "lookup")
 
 
 def percent(fraction: float) -> float:
@@ -116,4 +117,5 @@ def capacity_section(ws: Workspace) -> dict:
 
 
 RUNNERS = {"knockout": knockout_section, "retention": retention_section, "fusion": fusion_section,
-           "transfer": transfer_section, "capacity": capacity_section, "few_labels": few_labels_section}
+           "transfer": transfer_section, "capacity": capacity_section, "few_labels": few_labels_section,
+           "lookup": lookup_section}

@@ -1,0 +1,105 @@
+"""The store of word embeddings: each network's embedding table imported through a `lookup` interface (token id ->
+row, read from a fixed code of the id), then knocked out, and reused by a newcomer trained on a tenth of the labels.
+
+Why: the few-label screen (`few_labels.py`) found that a newcomer given the source host's word embeddings learns
+almost as well as the host, while no interface over the store of the host's *function* helped it. The embeddings are
+where a small network's transferable knowledge sits, and a lookup of one tokenizer is a function every network has,
+so the newcomer can take the source's interface whole (`hf_ckb.knowledge.adopt_interface`, kept frozen): what it reads
+is then exactly what the store holds for each token.
+
+Runs (each network's own host function untouched; the embeddings imitated):
+- knockout: RNN, CNN, ANN each imported alone (seed 0): CKB-backed test accuracy with the store as imported, zeroed,
+  random (same std), the interface unchanged;
+- reuse, per transfer and seed, a fresh target trained on the same labelled tenth (`few_labels.few_labels`), same
+  steps: `scratch` (its own embeddings, trained), `host_embeddings` (the source host's embeddings copied, frozen:
+  the peer a user would reach for, no store), `imported` (the source's lookup interface adopted, frozen, over the
+  frozen imported store), `random` (the same over a random store of the same shape: the control).
+"""
+
+import torch
+
+from hf_ckb import CKBConfig, CKBModel, InterfaceConfig, InterfaceModel
+from hf_ckb.knowledge import adopt_interface, knockout
+from hf_ckb.pipeline import import_networks, model_accuracy
+from hf_ckb.training import evaluate_network, finetune_interface_model
+from hf_ckb.training.stock_loop import train_stock
+
+from ..paper.transfer import interface_accuracy
+from ..paper.workspace import Workspace, load_import
+from .few_labels import TRANSFERS, few_labels, run_arm
+
+NETWORKS = ("rnn", "cnn", "ann")
+ARMS = ("scratch", "host_embeddings", "imported", "random")
+EMBEDDINGS = {"rnn": "embeddings", "cnn": "embeddings", "ann": "embeddings.word_embeddings"}
+RANDOM_SEED = 1000  # the knockout's random store
+
+
+def lookup_config(ws: Workspace, arch: str) -> InterfaceConfig:
+    return InterfaceConfig(design=ws.design, target_module=EMBEDDINGS[arch], function_kind="lookup")
+
+
+def lookup_import(ws: Workspace, arch: str, seed: int):
+    """`(CKBTrainingModule, metrics)`: the `arch` teacher's word embeddings imported alone into a fresh store (the
+    scale's import recipe); metrics: fidelity and CKB-backed accuracy, and the knockout's accuracies."""
+    def build(path):
+        torch.manual_seed(seed)
+        tokenizer, data = ws.data(arch)
+        steps = ws.scale.import_steps
+        module = import_networks({arch: ws.teacher(arch, seed)[0]}, {arch: tokenizer}, {arch: data["train"]},
+                                 {arch: data["validation"]}, path, ckb=CKBModel(CKBConfig(**ws.scale.small_ckb)),
+                                 interface_configs={arch: lookup_config(ws, arch)}, steps=steps, learning_rate=1e-3,
+                                 batch_size=ws.scale.batch_size, eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
+        scores = knockout(module, arch, data["test"], ws.collator(arch), seed=RANDOM_SEED, batch_size=128)
+        return module, {**evaluate_network(module, arch, data["test"], ws.collator(arch), 128),
+                        "knockout": {kind: s["accuracy"] for kind, s in scores.items()}}
+
+    return ws.artifact(ws.design_key(f"lookup/imports/{arch}-s{seed}"), build, load_import)
+
+
+def reuse_arm(ws: Workspace, source: str, target: str, seed: int, arm: str) -> float:
+    """Test accuracy (%) of one reuse arm (see the module docstring); a `Workspace` artifact."""
+    if arm == "host_embeddings":  # the few-label section's `alone`: the same run, shared
+        return run_arm(ws, source, target, seed, "alone")
+
+    def build(path):
+        tokenizer, data = ws.data(target)
+        steps = ws.scale.import_steps // 2
+        common = dict(steps=steps, learning_rate=1e-3, batch_size=ws.scale.batch_size,
+                      eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
+        if arm == "scratch":
+            host = ws.fresh(target, seed)
+            train_stock(host, tokenizer, few_labels(ws, seed), data["validation"], path, "finetune", **common)
+            return None, {"accuracy": model_accuracy(host.eval(), tokenizer, data["test"])}
+        source_net = lookup_import(ws, source, seed)[0].networks[source]
+        torch.manual_seed(seed)
+        ckb = CKBModel(CKBConfig(**ws.scale.small_ckb)) if arm == "random" else source_net.ckb
+        net = InterfaceModel(ws.fresh(target, seed), ckb, lookup_config(ws, target))
+        adopt_interface(net, source_net)
+        net = finetune_interface_model(net, tokenizer, few_labels(ws, seed), data["validation"], path,
+                                       train_ckb=False, train_interface=False, name=target, **common)
+        return None, {"accuracy": interface_accuracy(ws, net, target)}
+
+    if arm not in ARMS:
+        raise ValueError(f"arm must be one of {ARMS}, got {arm!r}.")
+    key = f"lookup/few-labels/{source}-to-{target}-{arm}-s{seed}"
+    key = key if arm == "scratch" else ws.design_key(key)  # `scratch` reads no store: shared by the designs
+    return round(100 * ws.artifact(key, build)[1]["accuracy"], 2)
+
+
+def lookup_section(ws: Workspace) -> dict:
+    """The knockout of each network's store of embeddings (seed 0), and every reuse arm of every transfer (one value
+    per seed, paired). The paper's design is not run: its interface reads its own input rows around the store."""
+    if ws.design == "paper":
+        return {"skipped": "the paper design's interface has a private path around the store"}
+    from .sections import majority, percent, teacher  # sections imports this module
+
+    knock = {}
+    for arch in NETWORKS:
+        metrics = lookup_import(ws, arch, 0)[1]
+        knock[arch] = {"teacher": teacher(ws, arch, 0), "ckb_backed": percent(metrics["knockout"]["imported"]),
+                       "zero_ckb": percent(metrics["knockout"]["zero"]),
+                       "random_ckb": percent(metrics["knockout"]["random"]), "majority": majority(ws, arch),
+                       "cos": round(metrics["cosine"], 4)}
+    reuse = {f"{s}->{t}": {arm: [reuse_arm(ws, s, t, x, arm) for x in ws.scale.seeds] for arm in ARMS}
+             for s, t in TRANSFERS}
+    return {"knockout": knock, "reuse": reuse, "labels": len(few_labels(ws, 0))}
