@@ -223,6 +223,14 @@ def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
                for k, r in few.items() if k != "labels")
     assert "few labels rnn->cnn: imported - random >= 3" in saved["targets"]
     assert "skipped" in saved["paper_design"]["few_labels"]
+    lookup = saved["lookup"]  # the store of word embeddings: knockout per network, reuse arms per transfer
+    assert set(lookup["knockout"]) == set(NETWORKS)
+    assert all(0 <= r[k] <= 100 for r in lookup["knockout"].values() for k in ("ckb_backed", "zero_ckb", "random_ckb"))
+    assert set(lookup["reuse"]) == {f"{a}->{b}" for a, b in TRANSFERS}
+    assert all(set(r) == {"scratch", "host_embeddings", "imported", "random"} for r in lookup["reuse"].values())
+    # the host-embeddings arm is the few-label section's `alone` run, not a second one
+    assert lookup["reuse"]["rnn->cnn"]["host_embeddings"] == few["rnn->cnn"]["alone"]
+    assert "lookup reuse rnn->ann: imported - random >= 3" in saved["targets"]
     table = (tmp_path / "tiny.md").read_text()
     assert "| memory | RNN → CNN |" in table and "multi-teacher distillation" in table
-    assert "Reuse with few labels" in table
+    assert "Reuse with few labels" in table and "The store of word embeddings: reuse" in table
