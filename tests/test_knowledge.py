@@ -194,9 +194,9 @@ def test_screen_tiny_scale_writes_both_designs(tmp_path):
 @pytest.mark.slow
 def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
     from benchmarks.knowledge.run import run
-    from benchmarks.knowledge.sections import NETWORKS, TRANSFERS
+    from benchmarks.knowledge.sections import NETWORKS, SECTIONS, TRANSFERS
 
-    results = run("tiny", work_dir=str(tmp_path / "runs"), results_dir=str(tmp_path))
+    results = run("tiny", sections=SECTIONS, work_dir=str(tmp_path / "runs"), results_dir=str(tmp_path))
     saved = json.loads((tmp_path / "tiny.json").read_text())
     assert saved == json.loads(json.dumps(results))
     assert saved["design"] == "memory" and saved["paper_design"]["design"] == "paper"

@@ -3,9 +3,12 @@
     python -m benchmarks.knowledge.run                     # `ci` scale, both designs (1 h 30 min with two workers)
     python -m benchmarks.knowledge.run --scale tiny        # seconds; run by tests/test_knowledge.py
     python -m benchmarks.knowledge.run --recompute-paper   # rebuild the paper design's reused rows too (~2 h more)
+    python -m benchmarks.knowledge.run --designs memory --sections lookup --results-dir benchmarks/knowledge/results/lookup
 
 Five tests per design (`sections.py`): knockout, reuse (transfer), capacity, fusion (with multi-teacher
-distillation) and retention, each checked against the issue's targets (`report.py`). The paper design's retention,
+distillation) and retention, each checked against the issue's targets (`report.py`). Two more, run by name, give a
+newcomer a tenth of the labels: `few_labels` (through the store of another network's function) and `lookup` (the
+store of the networks' word embeddings, `lookup.py`). The paper design's retention,
 fusion, transfer and capacity rows are the paper benchmark's own committed runs at the same scale (`reused.py`)
 unless `--recompute-paper`; its knockout is computed here. Runs are kept under `--work-dir` (the paper benchmark's
 layout: a killed run resumes, a finished one is loaded). Writes `results/<scale>.json` (the issue's schema: the new
@@ -30,7 +33,7 @@ from ..paper.workspace import Workspace
 from .report import check_targets, format_markdown
 from .reused import paper_rows
 from ..paper.tables.common import seeds_for
-from .sections import RUNNERS, SECTIONS, kd_ensemble
+from .sections import DEFAULT_SECTIONS, RUNNERS, SECTIONS, kd_ensemble
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 # Screening scales of this benchmark only: `ci`'s recipe on 3,000 snippets with half the steps (minutes a test), and
@@ -74,7 +77,7 @@ def design_rows(ws: Workspace, sections, reused: dict | None) -> dict:
     return rows
 
 
-def run(scale: str = "ci", designs=("memory", "paper"), sections=SECTIONS, work_dir: str | None = None,
+def run(scale: str = "ci", designs=("memory", "paper"), sections=DEFAULT_SECTIONS, work_dir: str | None = None,
         results_dir: str = RESULTS, recompute_paper: bool = False) -> dict:
     """Runs the benchmark and writes `<results_dir>/<scale>.json` and `.md`; returns the results dict."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +93,7 @@ def run(scale: str = "ci", designs=("memory", "paper"), sections=SECTIONS, work_
         results["paper_design"] = per_design["paper"]
     command = f"python -m benchmarks.knowledge.run --scale {scale}"
     command += "" if tuple(designs) == ("memory", "paper") else f" --designs {' '.join(designs)}"
-    command += "" if tuple(sections) == SECTIONS else f" --sections {' '.join(sections)}"
+    command += "" if tuple(sections) == DEFAULT_SECTIONS else f" --sections {' '.join(sections)}"
     command += " --recompute-paper" if recompute_paper else ""
     command += "" if os.path.abspath(results_dir) == RESULTS else f" --results-dir {os.path.relpath(results_dir)}"
     os.makedirs(results_dir, exist_ok=True)
@@ -109,7 +112,9 @@ def main(argv=None):
     parser.add_argument("--designs", nargs="+", choices=DESIGNS, default=["memory", "paper"],
                         help="interface designs (default: memory paper); the first that is not 'paper' is the one "
                              "the results' top level holds")
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(DEFAULT_SECTIONS),
+                        help="default: the five tests of issue 10; few_labels and lookup (a newcomer with a tenth "
+                             "of the labels) are run by name")
     parser.add_argument("--work-dir", default=DEFAULT_WORK_DIR,
                         help="where runs are kept, per scale (default: paper-runs/, the paper benchmark's)")
     parser.add_argument("--results-dir", default=RESULTS)

@@ -23,7 +23,9 @@ NETWORKS = ("rnn", "cnn", "ann")
 TRANSFERS = (("rnn", "cnn"), ("cnn", "rnn"), ("rnn", "ann"))
 FUSED = ("rnn", "cnn")  # {RNN, CNN} -> CKB -> RNN
 RANDOM_SEED = 1000  # the knockout's random CKB (not the seed a CKB was initialised with)
-SECTIONS = ("knockout", "retention", "fusion", "transfer", "capacity", "few_labels", "lookup")
+# the five tests (the default run), then the two of a newcomer with few labels (run by name)
+DEFAULT_SECTIONS = ("knockout", "retention", "fusion", "transfer", "capacity")
+SECTIONS = (*DEFAULT_SECTIONS, "few_labels", "lookup")
 
 
 def percent(fraction: float) -> float:
