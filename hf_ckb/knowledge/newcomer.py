@@ -21,6 +21,10 @@ store: the anchored query then reads random slots.
 - `adopt_interface`: where both networks have the *same* function (a `lookup` of one tokenizer's word embeddings),
   the newcomer takes the source's interface whole (reader and decoder), to be kept frozen: what it reads is then
   exactly what the store holds for each token, and a random store gives it nothing.
+
+Measured (`benchmarks/knowledge`, a newcomer on a tenth of the labels, 3 seeds): a warm-started reader over the store
+of another network's function gained -1.3 to +1.0 points over a random store (`few_labels`, `small-sparse`); an
+adopted lookup over the store of word embeddings gained +10.6 to +19.0 (`lookup`, `ci`).
 """
 
 import torch
