@@ -345,3 +345,19 @@ def test_finetune_interface_model_trains_an_interface_that_imitates_the_embeddin
     assert "base_model.embeddings.interfaces.default.out_proj.weight" in changed
     assert "base_model.embeddings.interfaces.default.query.weight" in changed
     assert "base_model.embeddings.base_layer.weight" not in changed and not any(n.startswith("ckb.") for n in changed)
+
+
+def test_finetune_interface_model_keeps_the_named_parameters_frozen(rt, tmp_path):
+    from hf_ckb import CKBConfig, CKBModel
+
+    tokenizer, train, validation = rt
+    ckb = CKBModel(CKBConfig(num_low_level=4, low_level_size=16, high_level_size=8, hidden_size=16))
+    net = InterfaceModel(cnn(len(tokenizer), 0), ckb, InterfaceConfig(design="sparse", num_heads=2, top_k=3))
+    query = {n for n, _ in net.named_parameters() if ".query." in n}
+    before = clone_params(net)
+    finetune_interface_model(net, tokenizer, train, validation, str(tmp_path), steps=3, learning_rate=1e-2,
+                             batch_size=16, eval_steps=3, train_ckb=False, frozen=query, **QUIET)
+    after = dict(net.named_parameters())
+    assert query and all(torch.equal(after[n], before[n]) for n in query)
+    assert any(not torch.equal(after[n], before[n]) for n in before if ".out_proj." in n)
+    assert all(p.requires_grad for n, p in net.named_parameters() if n in query)  # the flags are restored

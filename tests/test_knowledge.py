@@ -219,7 +219,8 @@ def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
     assert (tmp_path / "runs" / "imports" / "rnn-s0" / "metrics.json").is_file()
     few = saved["few_labels"]  # the memory design: every arm, one value per seed; the paper design has no query map
     assert set(few) == {f"{a}->{b}" for a, b in TRANSFERS} | {"labels"} and few["labels"] >= 1
-    assert all(set(r) == {"alone", "imported", "random", "imported_fresh_reader"} and all(len(v) == 1 for v in r.values())
+    assert all(set(r) == {"alone", "imported", "random", "imported_fresh_reader", "imported_frozen_reader",
+                          "random_frozen_reader"} and all(len(v) == 1 for v in r.values())
                for k, r in few.items() if k != "labels")
     assert "few labels rnn->cnn: imported - random >= 3" in saved["targets"]
     assert "skipped" in saved["paper_design"]["few_labels"]

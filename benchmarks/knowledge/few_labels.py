@@ -16,7 +16,9 @@ Arms, per transfer `source -> target` and seed, all with the target's word embed
   (`finetune_interface_model(train_ckb=False)`), its query warm-started from the source interface's query of the
   same tokens (`hf_ckb.knowledge.warm_start_reader`);
 - `random`: the same procedure on a random store of the same shape (the control that could refute the claim);
-- `imported_fresh_reader`: the imported store read through a freshly initialised query (does the anchor matter?).
+- `imported_fresh_reader`: the imported store read through a freshly initialised query (does the anchor matter?);
+- `imported_frozen_reader`, `random_frozen_reader`: the anchored query kept as it starts (only the output map and the
+  host's own parts train): the stores read exactly where the source's query of the same tokens falls.
 """
 
 import torch
@@ -32,7 +34,7 @@ from ..paper.transfer import interface_accuracy
 from ..paper.workspace import Workspace
 
 TRANSFERS = (("rnn", "cnn"), ("cnn", "rnn"), ("rnn", "ann"))
-ARMS = ("alone", "imported", "random", "imported_fresh_reader")
+ARMS = ("alone", "imported", "random", "imported_fresh_reader", "imported_frozen_reader", "random_frozen_reader")
 LABEL_FRACTION = 0.1
 
 
@@ -67,12 +69,14 @@ def run_arm(ws: Workspace, source: str, target: str, seed: int, arm: str) -> flo
             return None, {"accuracy": model_accuracy(host.eval(), tokenizer, data["test"])}
         source_net = ws.imported((source,), seed)[0].networks[source]
         torch.manual_seed(seed)
-        ckb = CKBModel(CKBConfig(**ws.scale.small_ckb)) if arm == "random" else source_net.ckb
+        ckb = CKBModel(CKBConfig(**ws.scale.small_ckb)) if arm.startswith("random") else source_net.ckb
         net = InterfaceModel(host, ckb, ws.interface_config(target))
         if arm != "imported_fresh_reader":
             warm_start_reader(net, source_net)
+        query = {n for n, _ in net.named_parameters() if ".interfaces." in n and ".query." in n}
         net = finetune_interface_model(net, tokenizer, few_labels(ws, seed), data["validation"], path,
-                                       train_ckb=False, name=target, **common)
+                                       train_ckb=False, name=target, frozen=query if "frozen" in arm else set(),
+                                       **common)
         return None, {"accuracy": interface_accuracy(ws, net, target)}
 
     key = f"few-labels/{source}-to-{target}-{arm}-s{seed}"

@@ -132,8 +132,8 @@ def format_markdown(results: dict, command: str) -> str:
     lines += _section_lines(f"Reuse with few labels: the target trained on {labels} labels through the frozen store "
                             "(embeddings copied from the source host in every arm)",
                             ["design", "transfer", "alone (no store)", "imported, anchored reader",
-                             "random, anchored reader", "imported, fresh reader", "imported − random",
-                             "imported − alone"], few)
+                             "random, anchored reader", "imported, fresh reader", "imported, anchored reader frozen",
+                             "random, anchored reader frozen", "imported − random", "imported − alone"], few)
     lines += _lookup_lines(designs)
     lines += _section_lines("Capacity: the ANN imported alone into CKBs of three sizes, then exported",
                             ["design", "CKB parameters", "CKB-backed", "cos", "exported"], capacity)

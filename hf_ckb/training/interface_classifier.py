@@ -54,7 +54,8 @@ def embedding_parameter_names(host: nn.Module, prefix: str = "") -> set[str]:
 def finetune_interface_model(net: InterfaceModel, tokenizer, train, validation, output_dir: str, steps: int = 600,
                              learning_rate: float = 1e-3, batch_size: int = 32, train_ckb: bool = True,
                              train_interface: bool = True, eval_steps: int = 200, seed: int = 0, data_collator=None,
-                             callbacks=None, name: str | None = None, **training_args) -> InterfaceModel:
+                             callbacks=None, name: str | None = None, frozen: set[str] = frozenset(),
+                             **training_args) -> InterfaceModel:
     """Table B.6's "CKB-based model": `net`'s host with its function (e.g. a MiniLM encoder) replaced by the
     interface, trained on the labels of `train` with the host's own loss through its head, in 'interface' mode.
 
@@ -62,7 +63,8 @@ def finetune_interface_model(net: InterfaceModel, tokenizer, train, validation, 
     `hf_ckb.knowledge.adopt_interface`), the host's parameters outside the function except the word/position
     embeddings (kept as they were, as in the paper's transfer setting, see [`embedding_parameter_names`]), and the
     CKB when `train_ckb` (else it is left bit-identical; its `requires_grad` flags are restored afterwards either way,
-    since other networks may share it). The imitated function itself is frozen (unused in 'interface' mode). Returns
+    since other networks may share it). The imitated function itself is frozen (unused in 'interface' mode), and so
+    is every parameter named in `frozen` (as in `net.named_parameters()`). Returns
     `net` with the best validation accuracy, in eval mode; writes the bundle `output_dir` (the CKB,
     `interfaces/<name>/`, `hosts/<name>/`; `name` defaults to the host's `model_type`), checkpoints in
     `output_dir/checkpoints/finetune-<name>/`.
@@ -73,7 +75,7 @@ def finetune_interface_model(net: InterfaceModel, tokenizer, train, validation, 
     name = interface_name(net, name)
     # an interface that imitates the embeddings themselves (a 'lookup') sits inside them: it trains all the same
     embeddings = embedding_parameter_names(net.base_model, prefix="base_model.") - set(
-        net.named_parameters_by_role()["interface"])
+        net.named_parameters_by_role()["interface"]) | set(frozen)
     with trainable_roles(net, interface=train_interface, host=True, ckb=train_ckb, frozen=embeddings):
         train_stock(InterfaceTaskModule(net), tokenizer, train, validation, output_dir, f"finetune-{name}", steps,
                     learning_rate, batch_size, eval_steps, seed, data_collator, callbacks, **training_args)
