@@ -27,7 +27,7 @@ examples:
   hf-ckb import --network rnn=models/rnn --dataset rnn=a.csv --network bert=models/bert --dataset bert=b.csv \\
       --text-column bert=sentence --output-dir kb --steps 2000
   hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --output-dir kb-memory
-  hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --function embeddings \
+  hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --function embeddings \\
       --output-dir kb-words   # the store holds the RNN's word embeddings
   hf-ckb import --ckb kb --network ann=models/ann --dataset rotten_tomatoes --output-dir kb2   # start from kb's CKB"""
 
