@@ -51,33 +51,55 @@ def newcomer(ws: Workspace, source: str, target: str, seed: int):
     return net
 
 
+def recipe(ws: Workspace, seed: int) -> dict:
+    """Steps, learning rate, batch size, evaluation cadence and seed of every few-label run: half the scale's import
+    steps, as the distillation reuse (`benchmarks.paper.transfer.adapted`)."""
+    steps = ws.scale.import_steps // 2
+    return dict(steps=steps, learning_rate=1e-3, batch_size=ws.scale.batch_size,
+                eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
+
+
+def store(ws: Workspace, imported: CKBModel, random: bool, seed: int) -> CKBModel:
+    """The imported store, or (`random`) a freshly initialised one of the scale's shape, after seeding torch."""
+    torch.manual_seed(seed)
+    return CKBModel(CKBConfig(**ws.scale.small_ckb)) if random else imported
+
+
+def train_alone(ws: Workspace, host, target: str, seed: int, path: str) -> dict:
+    """`host`, a plain network, trained on the seed's labels (its `requires_grad` flags as set); test accuracy."""
+    tokenizer, data = ws.data(target)
+    train_stock(host, tokenizer, few_labels(ws, seed), data["validation"], path, "finetune", **recipe(ws, seed))
+    return {"accuracy": model_accuracy(host.eval(), tokenizer, data["test"])}
+
+
+def train_through_store(ws: Workspace, net: InterfaceModel, target: str, seed: int, path: str, **options) -> dict:
+    """`net` trained on the seed's labels through its frozen store (`finetune_interface_model`, `options` passed on);
+    the CKB-backed network's test accuracy."""
+    tokenizer, data = ws.data(target)
+    net = finetune_interface_model(net, tokenizer, few_labels(ws, seed), data["validation"], path, train_ckb=False,
+                                   name=target, **options, **recipe(ws, seed))
+    return {"accuracy": interface_accuracy(ws, net, target)}
+
+
 def run_arm(ws: Workspace, source: str, target: str, seed: int, arm: str) -> float:
     """Test accuracy (%) of one arm (see the module docstring); a `Workspace` artifact, built once."""
     if arm not in ARMS:
         raise ValueError(f"arm must be one of {ARMS}, got {arm!r}.")
 
     def build(path):
-        tokenizer, data = ws.data(target)
-        steps = ws.scale.import_steps // 2  # as the distillation reuse (`benchmarks.paper.transfer.adapted`)
-        common = dict(steps=steps, learning_rate=1e-3, batch_size=ws.scale.batch_size,
-                      eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
         host = newcomer(ws, source, target, seed)
         if arm == "alone":
+            embeddings = embedding_parameter_names(host)
             for name, param in host.named_parameters():
-                param.requires_grad = name not in embedding_parameter_names(host)
-            train_stock(host, tokenizer, few_labels(ws, seed), data["validation"], path, "finetune", **common)
-            return None, {"accuracy": model_accuracy(host.eval(), tokenizer, data["test"])}
+                param.requires_grad = name not in embeddings
+            return None, train_alone(ws, host, target, seed, path)
         source_net = ws.imported((source,), seed)[0].networks[source]
-        torch.manual_seed(seed)
-        ckb = CKBModel(CKBConfig(**ws.scale.small_ckb)) if arm.startswith("random") else source_net.ckb
-        net = InterfaceModel(host, ckb, ws.interface_config(target))
+        net = InterfaceModel(host, store(ws, source_net.ckb, arm.startswith("random"), seed),
+                             ws.interface_config(target))
         if arm != "imported_fresh_reader":
             warm_start_reader(net, source_net)
         query = {n for n, _ in net.named_parameters() if ".interfaces." in n and ".query." in n}
-        net = finetune_interface_model(net, tokenizer, few_labels(ws, seed), data["validation"], path,
-                                       train_ckb=False, name=target, frozen=query if "frozen" in arm else set(),
-                                       **common)
-        return None, {"accuracy": interface_accuracy(ws, net, target)}
+        return None, train_through_store(ws, net, target, seed, path, frozen=query if "frozen" in arm else set())
 
     key = f"few-labels/{source}-to-{target}-{arm}-s{seed}"
     key = key if arm == "alone" else ws.design_key(key)  # `alone` reads no store: shared by the designs

@@ -19,23 +19,22 @@ Runs (each network's own host function untouched; the embeddings imitated):
 import torch
 
 from hf_ckb import CKBConfig, CKBModel, InterfaceConfig, InterfaceModel
+from hf_ckb.interface.targets import embeddings_target
 from hf_ckb.knowledge import adopt_interface, knockout
-from hf_ckb.pipeline import import_networks, model_accuracy
-from hf_ckb.training import evaluate_network, finetune_interface_model
-from hf_ckb.training.stock_loop import train_stock
+from hf_ckb.pipeline import import_networks
+from hf_ckb.training import evaluate_network
 
-from ..paper.transfer import interface_accuracy
 from ..paper.workspace import Workspace, load_import
-from .few_labels import TRANSFERS, few_labels, run_arm
+from .few_labels import TRANSFERS, few_labels, run_arm, store, train_alone, train_through_store
 
 NETWORKS = ("rnn", "cnn", "ann")
 ARMS = ("scratch", "host_embeddings", "imported", "random")
-EMBEDDINGS = {"rnn": "embeddings", "cnn": "embeddings", "ann": "embeddings.word_embeddings"}
 RANDOM_SEED = 1000  # the knockout's random store
 
 
-def lookup_config(ws: Workspace, arch: str) -> InterfaceConfig:
-    return InterfaceConfig(design=ws.design, target_module=EMBEDDINGS[arch], function_kind="lookup")
+def lookup_config(ws: Workspace, host) -> InterfaceConfig:
+    """A `lookup` interface of the workspace's design on `host`'s word embeddings."""
+    return InterfaceConfig(design=ws.design, target_module=embeddings_target(host), function_kind="lookup")
 
 
 def lookup_import(ws: Workspace, arch: str, seed: int):
@@ -44,10 +43,10 @@ def lookup_import(ws: Workspace, arch: str, seed: int):
     def build(path):
         torch.manual_seed(seed)
         tokenizer, data = ws.data(arch)
-        steps = ws.scale.import_steps
-        module = import_networks({arch: ws.teacher(arch, seed)[0]}, {arch: tokenizer}, {arch: data["train"]},
+        steps, host = ws.scale.import_steps, ws.teacher(arch, seed)[0]
+        module = import_networks({arch: host}, {arch: tokenizer}, {arch: data["train"]},
                                  {arch: data["validation"]}, path, ckb=CKBModel(CKBConfig(**ws.scale.small_ckb)),
-                                 interface_configs={arch: lookup_config(ws, arch)}, steps=steps, learning_rate=1e-3,
+                                 interface_configs={arch: lookup_config(ws, host)}, steps=steps, learning_rate=1e-3,
                                  batch_size=ws.scale.batch_size, eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
         scores = knockout(module, arch, data["test"], ws.collator(arch), seed=RANDOM_SEED, batch_size=128)
         return module, {**evaluate_network(module, arch, data["test"], ws.collator(arch), 128),
@@ -60,27 +59,19 @@ def reuse_arm(ws: Workspace, source: str, target: str, seed: int, arm: str) -> f
     """Test accuracy (%) of one reuse arm (see the module docstring); a `Workspace` artifact."""
     if arm == "host_embeddings":  # the few-label section's `alone`: the same run, shared
         return run_arm(ws, source, target, seed, "alone")
-
-    def build(path):
-        tokenizer, data = ws.data(target)
-        steps = ws.scale.import_steps // 2
-        common = dict(steps=steps, learning_rate=1e-3, batch_size=ws.scale.batch_size,
-                      eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
-        if arm == "scratch":
-            host = ws.fresh(target, seed)
-            train_stock(host, tokenizer, few_labels(ws, seed), data["validation"], path, "finetune", **common)
-            return None, {"accuracy": model_accuracy(host.eval(), tokenizer, data["test"])}
-        source_net = lookup_import(ws, source, seed)[0].networks[source]
-        torch.manual_seed(seed)
-        ckb = CKBModel(CKBConfig(**ws.scale.small_ckb)) if arm == "random" else source_net.ckb
-        net = InterfaceModel(ws.fresh(target, seed), ckb, lookup_config(ws, target))
-        adopt_interface(net, source_net)
-        net = finetune_interface_model(net, tokenizer, few_labels(ws, seed), data["validation"], path,
-                                       train_ckb=False, train_interface=False, name=target, **common)
-        return None, {"accuracy": interface_accuracy(ws, net, target)}
-
     if arm not in ARMS:
         raise ValueError(f"arm must be one of {ARMS}, got {arm!r}.")
+
+    def build(path):
+        if arm == "scratch":
+            return None, train_alone(ws, ws.fresh(target, seed), target, seed, path)
+        source_net = lookup_import(ws, source, seed)[0].networks[source]
+        ckb = store(ws, source_net.ckb, arm == "random", seed)
+        host = ws.fresh(target, seed)
+        net = InterfaceModel(host, ckb, lookup_config(ws, host))
+        adopt_interface(net, source_net)
+        return None, train_through_store(ws, net, target, seed, path, train_interface=False)
+
     key = f"lookup/few-labels/{source}-to-{target}-{arm}-s{seed}"
     key = key if arm == "scratch" else ws.design_key(key)  # `scratch` reads no store: shared by the designs
     return round(100 * ws.artifact(key, build)[1]["accuracy"], 2)

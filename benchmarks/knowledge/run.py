@@ -49,11 +49,7 @@ KNOWLEDGE_SCALES = {**SCALES, "small": _SMALL,
                                                       capacity=(dict(_WIDE_CKB, low_level_size=32), _WIDE_CKB)),
                     "small-sparse": dataclasses.replace(_SMALL, name="small-sparse", small_ckb=_SPARSE_CKB,
                                                         capacity=(dict(_SPARSE_CKB, num_low_level=4,
-                                                                       high_level_size=32), _SPARSE_CKB)),
-                    # the `sparse` design at the benchmark's scale: `ci`'s data and steps with the sparse store
-                    "ci-sparse": dataclasses.replace(SCALES["ci"], name="ci-sparse", small_ckb=_SPARSE_CKB,
-                                                     capacity=(dict(_SPARSE_CKB, num_low_level=4,
-                                                                    high_level_size=32), _SPARSE_CKB))}
+                                                                       high_level_size=32), _SPARSE_CKB))}
 DEFAULT_WORK_DIR = "paper-runs"  # the paper benchmark's: its runs of the paper design are shared
 
 

@@ -42,13 +42,18 @@ def default_target(host: nn.Module) -> tuple[str, str, int | None]:
     return path, kind, getattr(host, "_ckb_window_size", None) if kind == "window" else None
 
 
+def input_embeddings(host: nn.Module) -> nn.Module | None:
+    """`host`'s word embeddings as it declares them (`get_input_embeddings`), or None if it declares none."""
+    try:
+        return host.get_input_embeddings()
+    except (NotImplementedError, AttributeError):
+        return None
+
+
 def embeddings_target(host: nn.Module) -> str:
     """The module path of `host`'s word embeddings (`get_input_embeddings`), for a `lookup` interface:
     `InterfaceConfig(target_module=embeddings_target(host), function_kind="lookup")`."""
-    try:
-        embeddings = host.get_input_embeddings()
-    except (NotImplementedError, AttributeError):
-        embeddings = None
+    embeddings = input_embeddings(host)
     path = next((name for name, module in host.named_modules() if module is embeddings and name), None)
     if path is None:
         raise ValueError(f"{type(host).__name__} declares no input embeddings (get_input_embeddings): set "

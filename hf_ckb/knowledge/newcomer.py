@@ -32,6 +32,7 @@ from torch import nn
 
 from ..interface import InterfaceModel
 from ..interface.layer import RecurrentInterfaceLayer, WindowInterfaceLayer
+from ..interface.targets import input_embeddings
 
 
 def copy_input_embeddings(target: nn.Module, source: nn.Module) -> None:
@@ -47,10 +48,10 @@ def copy_input_embeddings(target: nn.Module, source: nn.Module) -> None:
 
 def _input_embeddings(model: nn.Module) -> nn.Embedding:
     model = model.base_model if isinstance(model, InterfaceModel) else model
-    try:
-        return model.get_input_embeddings()
-    except (NotImplementedError, AttributeError):
-        raise TypeError(f"{type(model).__name__} declares no input embeddings (get_input_embeddings).") from None
+    embeddings = input_embeddings(model)
+    if embeddings is None:
+        raise TypeError(f"{type(model).__name__} declares no input embeddings (get_input_embeddings).")
+    return embeddings
 
 
 def warm_start_reader(target: InterfaceModel, source: InterfaceModel) -> None:

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..interface import InterfaceModel
+from ..interface.targets import input_embeddings
 from .stock_loop import interface_name, save_interface_run, train_stock, trainable_roles
 
 # module names of word/position embeddings across hf_ckb's networks, BERT-likes, GPT-2 and decoder-only LMs
@@ -38,10 +39,7 @@ class InterfaceTaskModule(nn.Module):
 def embedding_parameter_names(host: nn.Module, prefix: str = "") -> set[str]:
     """Names (with `prefix`) of `host`'s word and position embedding parameters: the input embeddings when the host
     declares them (`get_input_embeddings`), and every `nn.Embedding` named like one (`EMBEDDING_NAMES`)."""
-    try:
-        declared = host.get_input_embeddings()
-    except (NotImplementedError, AttributeError):
-        declared = None
+    declared = input_embeddings(host)
     names = set()
     for module_name, module in host.named_modules():
         named_like_one = isinstance(module, nn.Embedding) and module_name.rpartition(".")[2] in EMBEDDING_NAMES
