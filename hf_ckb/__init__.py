@@ -15,5 +15,15 @@ AutoConfig.register("ckb", CKBConfig, exist_ok=True)
 AutoModel.register(CKBConfig, CKBModel, exist_ok=True)
 
 __version__ = "0.1.0"
+
+
+def inspect(bundle, datasets, **kwargs) -> dict:
+    """Knowledge accounting of a bundle: see `hf_ckb.knowledge.inspect` (imported on first use: it needs the
+    training stack)."""
+    from .knowledge import inspect as run
+
+    return run(bundle, datasets, **kwargs)
+
+
 __all__ = ["Bundle", "CKBConfig", "CKBModel", "CKBIntegrityError", "CKBMismatchError", "InterfaceConfig",
-           "InterfaceModel", "get_interface_model", *_networks_all]
+           "InterfaceModel", "get_interface_model", "inspect", *_networks_all]

@@ -31,10 +31,10 @@ from .ckb.modeling_ckb import loaded_commit  # noqa: F401  (re-exported)
 from .interface import INTERFACE_CONFIG_NAME, InterfaceConfig
 from .interface.hub_io import ensure_branch as _ensure_branch
 from .interface.hub_io import interface_folder, is_repo_id, upload_folder_to_hub  # noqa: F401  (re-exported)
-from .layout import RESULTS_NAME, SUBFOLDERS, bundle_names, check_layout
+from .layout import INSPECT, RESULTS_NAME, SUBFOLDERS, bundle_names, check_layout
 from .model_cards import CARD_NAME, exported_card_from_bundle, write_bundle_cards, write_card
 
-BUNDLE_FOLDERS = SUBFOLDERS
+BUNDLE_FOLDERS = (*SUBFOLDERS, INSPECT)  # pushed, and mirrored (files the bundle no longer has are deleted)
 _CKB_FILE_RE = re.compile(r"^(config\.json|model(-\d+-of-\d+)?\.safetensors(\.index\.json)?|(configuration|modeling)"
                           r"_ckb\.py)$")
 _ROOT_FILES = (RESULTS_NAME, CARD_NAME)

@@ -10,6 +10,7 @@ from .interface.config import INTERFACE_CONFIG_NAME
 
 SUBFOLDERS = ("interfaces", "hosts", "exported")
 CHECKPOINTS = "checkpoints"
+INSPECT = "inspect"  # the knowledge-accounting report and its plots (`hf_ckb.knowledge.report`)
 RESULTS_NAME = "results.json"
 
 
@@ -71,6 +72,5 @@ def legacy_kind(directory: str) -> str | None:
     return None
 
 
-
-__all__ = ["CHECKPOINTS", "RESULTS_NAME", "SUBFOLDERS", "LegacyLayoutError", "bundle_names", "check_layout",
+__all__ = ["CHECKPOINTS", "INSPECT", "RESULTS_NAME", "SUBFOLDERS", "LegacyLayoutError", "bundle_names", "check_layout",
            "checkpoints_dir", "is_bundle", "legacy_kind"]

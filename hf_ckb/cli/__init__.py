@@ -7,11 +7,11 @@ import argparse
 import os
 import sys
 
-from . import convert, evaluate, export, finetune, hub, import_, quickstart
+from . import convert, evaluate, export, finetune, hub, import_, inspect, quickstart
 from .errors import CLIError
 from .options import Formatter
 
-COMMANDS = (quickstart, finetune, import_, export, evaluate, hub, convert)
+COMMANDS = (quickstart, finetune, import_, export, evaluate, inspect, hub, convert)
 
 DESCRIPTION = """\
 A continuous knowledge base (Chen, Sun & Liu 2021) for Hugging Face models: fine-tune networks, import their
@@ -24,6 +24,7 @@ the flow, step by step:
   hf-ckb import --network rnn=models/rnn --network cnn=models/cnn --dataset rotten_tomatoes --output-dir kb
   hf-ckb export --bundle kb --network rnn --dataset rotten_tomatoes
   hf-ckb evaluate --bundle kb --dataset rotten_tomatoes
+  hf-ckb inspect kb --dataset rotten_tomatoes
 or all of it at once: hf-ckb quickstart
 then share the bundle: hf-ckb push ckb-quickstart my-name/my-ckb; hf-ckb pull my-name/my-ckb --output-dir my-ckb"""
 

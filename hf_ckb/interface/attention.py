@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .reads import SlotReads
+
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     # (..., d) -> (..., H, d / H)
@@ -96,7 +98,8 @@ class CKBAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, low_level: torch.Tensor, high_level: torch.Tensor,
                 mask: torch.Tensor | None = None, causal: bool = False,
-                return_attention: bool = False, memory: dict | None = None, pack: bool = False):
+                return_attention: bool = False, memory: dict | None = None, pack: bool = False,
+                reads: SlotReads | None = None):
         """
         Args:
             x: `(N, T, in_features)` input rows.
@@ -107,6 +110,7 @@ class CKBAttention(nn.Module):
             memory: `project_memory(low_level, high_level)`, when the caller reuses it across calls (a recurrence).
             pack: compute only the queries of real rows (`mask` 1); padded positions of the output are zeros.
                 Real positions are unchanged: a padded row is never a key, so nothing reads its query's result.
+            reads: a `SlotReads` to which this call's read weights are added (`hf_ckb.interface.reads`).
 
         Returns: `(N, T, out_features)` (and the attention if asked).
         """
@@ -121,8 +125,11 @@ class CKBAttention(nn.Module):
             kv_low, kv_high = rows.unpack(self.low_kv(m_low)[:, 0]), rows.unpack(self.high_kv(m_high)[:, 0])
         q = _split_heads(query, self.num_heads) * self.scale  # (N, T, H, e) or (R, 1, H, e)
         memory = memory or self.project_memory(low_level, high_level)
-        hidden = self._low_level(q, kv_low, memory["low"], rows)  # (N, T, K, d)
-        out, probs = self._high_level(q, hidden, kv_high, memory["high"], rows)
+        trace = None if reads is None else {}
+        hidden = self._low_level(q, kv_low, memory["low"], rows, trace)  # (N, T, K, d)
+        out, probs = self._high_level(q, hidden, kv_high, memory["high"], rows, trace)
+        if reads is not None:
+            _add_reads(reads, trace)
         z = residual + self.dropout(self.attn_out(out))
         if self.ffn is not None:
             z = z + self.ffn(z)
@@ -137,7 +144,7 @@ class CKBAttention(nn.Module):
         return {"low": [_split_heads(t, H) for t in self.low_kv(low_level).chunk(2, -1)],  # (K, n_l, H, e)
                 "high": [_split_heads(t, H) for t in self.high_kv(high_level).chunk(2, -1)]}  # (n_h, H, e)
 
-    def _low_level(self, q, kv_inp, memory, rows):
+    def _low_level(self, q, kv_inp, memory, rows, trace=None):
         """Eq. 7 for all k at once: softmax over `[M^l_k ; M~^l]` keys, merged from two score blocks."""
         H = self.num_heads
         mem_k, mem_v = memory  # (K, n_l, H, e)
@@ -147,12 +154,15 @@ class CKBAttention(nn.Module):
         lse_mem = s_mem.logsumexp(-1)  # (N, H, T, K)
         lse_inp = s_inp.logsumexp(-1, keepdim=True)  # (N, H, T, 1)
         lse = torch.logaddexp(lse_mem, lse_inp)  # normaliser of the joint softmax over n_l + T keys
-        a_mem = torch.einsum("nhtkm,kmhe->nhtke", torch.exp(s_mem - lse[..., None]), mem_v)
+        p_mem = torch.exp(s_mem - lse[..., None])  # (N, H, T, K, n_l)
+        a_mem = torch.einsum("nhtkm,kmhe->nhtke", p_mem, mem_v)
+        if trace is not None:  # the low-level weights, and each h_k's share read from the CKB rather than M~
+            trace.update(low=p_mem, low_ckb=1 - torch.exp(lse_inp - lse))
         a_inp = rows.mix(softmax(s_inp, lse_inp), inp_v).transpose(1, 2)  # (N, H, T, e), the same for every k
         hidden = a_mem + torch.exp(lse_inp - lse)[..., None] * a_inp[:, :, :, None]  # (N, H, T, K, e)
         return hidden.permute(0, 2, 3, 1, 4).flatten(-2)  # (N, T, K, d)
 
-    def _high_level(self, q, hidden, kv_inp, memory, rows):
+    def _high_level(self, q, hidden, kv_inp, memory, rows, trace=None):
         """Eq. 8-9: one softmax over `[M^h ; h_1[t] .. h_K[t] ; M~^h]`."""
         H = self.num_heads
         mem_k, mem_v = memory  # (n_h, H, e)
@@ -168,11 +178,20 @@ class CKBAttention(nn.Module):
         probs = softmax(scores)
         n_h, K = mem_k.shape[0], hidden.shape[2]
         p_mem, p_hid, p_inp = probs.split([n_h, K, probs.shape[-1] - n_h - K], dim=-1)
+        if trace is not None:
+            trace.update(high=p_mem, hid=p_hid)
         mixed = torch.einsum("nhtk,ntkd->nthd", p_hid, hidden)  # (N, T, H, d): each head's mix of the h_k
         out = (torch.einsum("nhtm,mhe->nthe", p_mem, mem_v)
                + torch.einsum("nthd,dhe->nthe", mixed, w_v) + p_hid.sum(-1).transpose(1, 2)[..., None] * b_v
                + rows.mix(p_inp, inp_v))
         return out.flatten(-2), probs[..., : n_h + K].mean(1)  # (N, T, d), (N, T, n_h + K)
+
+
+def _add_reads(reads: SlotReads, trace: dict) -> None:
+    """A paper-design call's reads, head-averaged: an `h_k` counts as a CKB read in the share it took from `M^l_k`
+    (the rest of it came from the input rows `M~^l`)."""
+    ckb_share = trace["high"].sum(-1) + (trace["hid"] * trace["low_ckb"]).sum(-1)  # (N, H, T)
+    reads.add(trace["low"].mean(1), trace["high"].mean(1), ckb_share.mean(1))
 
 
 class InputRows:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import CKBAttention
+from .reads import SlotReads
 
 MODES = ("host", "interface", "import", "export")
 
@@ -41,6 +42,9 @@ class InterfaceContext:
     records: list[Record] = field(default_factory=list)
     attention: dict[str, torch.Tensor] = field(default_factory=dict)
     keep_attention: bool = False
+    # {interface name: SlotReads}: when set, import-mode forwards add what each interface reads in the CKB (teacher-
+    # forced, real positions only: import packs padded rows out), see `hf_ckb.interface.reads`
+    reads: dict[str, SlotReads] | None = None
 
 
 class StackModule(nn.Module):
@@ -86,6 +90,9 @@ class InterfaceLayer(nn.Module):
         only real rows' queries (padded positions of the result are zeros), see `CKBAttention.forward`."""
         block = self.interfaces[self.active_interface]
         low, high = self.ckb.low_level, self.ckb.high_level
+        if self.context.reads is not None and self.context.mode == "import":
+            reads = self.context.reads.setdefault(self.active_interface, SlotReads())
+            return block(x, low, high, mask=mask, causal=causal, memory=memory, pack=pack, reads=reads)
         if not self.context.keep_attention:
             return block(x, low, high, mask=mask, causal=causal, memory=memory, pack=pack)
         y, probs = block(x, low, high, mask=mask, causal=causal, return_attention=True, memory=memory)

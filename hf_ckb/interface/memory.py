@@ -74,15 +74,16 @@ class MemoryAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, low_level: torch.Tensor, high_level: torch.Tensor,
                 mask: torch.Tensor | None = None, causal: bool = False,
-                return_attention: bool = False, memory: dict | None = None, pack: bool = False):
+                return_attention: bool = False, memory: dict | None = None, pack: bool = False,
+                reads=None):
         """As `CKBAttention.forward`: `x` `(N, T, in)` -> `(N, T, out)` (and the high-level attention over
         `[M^h ; h_1 .. h_K]`, `(N, T, n_h + K)`, head-averaged, if asked). `mask` only matters with `pack`:
         padded positions of the output are then zeros (they are not computed)."""
         keep = mask.bool() if pack and mask is not None and not return_attention else None
         if keep is not None and not bool(keep.all()):
-            y = self._read(x[keep][:, None], low_level, high_level, memory)[0][:, 0]  # (R, out)
+            y = self._read(x[keep][:, None], low_level, high_level, memory, reads)[0][:, 0]  # (R, out)
             return y.new_zeros(*keep.shape, y.shape[-1]).index_put((keep,), y)
-        y, probs = self._read(x, low_level, high_level, memory)
+        y, probs = self._read(x, low_level, high_level, memory, reads)
         return (y, probs) if return_attention else y
 
     def project_memory(self, low_level: torch.Tensor, high_level: torch.Tensor) -> dict:
@@ -94,7 +95,7 @@ class MemoryAttention(nn.Module):
     def _keys(self, rows: torch.Tensor) -> torch.Tensor:
         return F.normalize(rows, dim=-1) * self.key_scale
 
-    def _read(self, x, low_level, high_level, memory):
+    def _read(self, x, low_level, high_level, memory, reads=None):
         H = self.num_heads
         memory = memory or self.project_memory(low_level, high_level)
         (low_k, low_v), (high_k, high_v) = memory["low"], memory["high"]
@@ -105,6 +106,8 @@ class MemoryAttention(nn.Module):
                             torch.einsum("nthe,nthke->nthk", q, self._keys(hidden))], dim=-1)  # n_h + K keys
         probs = softmax(scores)  # (N, T, H, n_h + K)
         n_h = high_v.shape[0]
+        if reads is not None:  # every read is of the CKB: its share is 1
+            reads.add(p_low.mean(2), probs[..., :n_h].mean(2), probs.new_ones(probs.shape[:2]))
         read = (torch.einsum("nthm,mhe->nthe", probs[..., :n_h], high_v)
                 + torch.einsum("nthk,nthke->nthe", probs[..., n_h:], hidden))
         return self._output(read.flatten(-2), x), probs.mean(2)

@@ -73,7 +73,7 @@ class ProductKeyAttention(MemoryAttention):
         keys = [F.normalize(part, dim=-1) * self.key_scale for part in (high_level[:, :half], high_level[:, half:])]
         return {"keys": keys, "values": low_level.flatten(0, 1), "low_level_size": low_level.shape[1]}
 
-    def _read(self, x, low_level, high_level, memory):
+    def _read(self, x, low_level, high_level, memory, reads=None):
         memory = memory or self.project_memory(low_level, high_level)
         (keys1, keys2), values = memory["keys"], memory["values"]
         n_h, d = keys1.shape[0], values.shape[-1]
@@ -85,7 +85,17 @@ class ProductKeyAttention(MemoryAttention):
         slots = i1.gather(-1, pair // k) * n_h + i2.gather(-1, pair % k)  # (N, T, H, k)
         weights = softmax(best)
         read = torch.einsum("nthk,nthkd->ntd", weights, values[slots])  # heads summed
-        return self._output(read, x), self._slot_use(weights, i1.gather(-1, pair // k), slots, n_h, memory)
+        first = i1.gather(-1, pair // k)
+        if reads is not None:
+            self._add_reads(reads, weights, first, slots, n_h, memory)
+        return self._output(read, x), self._slot_use(weights, first, slots, n_h, memory)
+
+    def _add_reads(self, reads, weights, first, slots, n_h, memory):
+        """The weight on each slot (a low-level row) and on each first sub-key (a high-level row), head-averaged."""
+        w = weights.flatten(-2) / self.num_heads  # (N, T, H k)
+        low = w.new_zeros(*w.shape[:-1], memory["values"].shape[0]).scatter_add_(-1, slots.flatten(-2), w)
+        high = w.new_zeros(*w.shape[:-1], n_h).scatter_add_(-1, first.flatten(-2), w)
+        reads.add(low.unflatten(-1, (-1, memory["low_level_size"])), high, w.new_ones(w.shape[:-1]))
 
     def _slot_use(self, weights, first, slots, n_h, memory):
         """What was read, head-averaged, in the shape the other designs report `(N, T, n_h + K)`: the weight read

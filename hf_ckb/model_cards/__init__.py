@@ -168,7 +168,7 @@ def ckb_shape(ckb_config: dict) -> dict:
 # ----------------------------------------------------------------------------------------------------- cards
 def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hosts: dict[str, dict] | None = None,
                 results: dict | None = None, exported: dict[str, dict] | None = None, repo_id: str | None = None,
-                license: str | None = None) -> ModelCard:
+                license: str | None = None, inspection: dict | None = None) -> ModelCard:
     """
     The card of a CKB bundle (or of a CKB alone, with no interfaces).
 
@@ -180,6 +180,7 @@ def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hos
         exported: exported network name -> its `config.json` as a dict.
         repo_id: the Hub repo id, used in the loading snippet and as the model name.
         license: an optional license id for the metadata.
+        inspection: the bundle's knowledge-accounting report (`inspect/inspect.json`, `hf_ckb.knowledge.inspect`).
     """
     interfaces, hosts, results, exported = interfaces or {}, hosts or {}, results or {}, exported or {}
     networks, figures, evals, base_models, datasets = [], [], [], [], []
@@ -228,7 +229,29 @@ def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hos
         "bundle", data, title=f"{model_name}: a continuous knowledge base",
         ckb=ckb_shape(ckb_config), networks=networks, figures=figures, exported=exported_rows,
         recipe=_recipe(results), repo_id=repo_id or "path/to/bundle",
-        figures_split=f" (figures on the {split} split)" if split else "")
+        figures_split=f" (figures on the {split} split)" if split else "",
+        inspection=inspection_summary(inspection, ckb_config.get("fingerprint")))
+
+
+def inspection_summary(report: dict | None, fingerprint: str | None) -> dict | None:
+    """The card's view of a knowledge-accounting report: one row per network, the overlaps, the skipped networks,
+    and whether the report was measured on the CKB the bundle holds now."""
+    if not report:
+        return None
+    rows = []
+    for name, e in sorted(report["interfaces"].items()):
+        ko, reads = e["knockout"], e["reads"]
+        rows.append({"name": name, "design": e["design"], "host": _fmt(e["host_accuracy"] / 100, True),
+                     **{k: _fmt(ko[k].get("accuracy", float("nan")) / 100, True) for k in ("imported", "zero", "random")},
+                     "majority": _fmt(e["majority"] / 100, True), "uses": "yes" if e["uses_ckb"] else "**no**",
+                     "share": _fmt(reads["ckb_share"]),
+                     "low": f"{reads['low']['effective_slots']:.1f} / {reads['low']['slots']}",
+                     "high": f"{reads['high']['effective_slots']:.1f} / {reads['high']['slots']}",
+                     "read": f"{reads['low']['fraction_read']:.2f} / {reads['high']['fraction_read']:.2f}"})
+    stale = fingerprint is not None and report["ckb"]["fingerprint"] != fingerprint
+    return {"rows": rows, "overlap": [(pair.replace("|", " & "), _fmt(v)) for pair, v in report["overlap"].items()],
+            "skipped": sorted(report["skipped"].items()), "stale": stale, "fingerprint": report["ckb"]["fingerprint"],
+            "plots": bool(rows)}
 
 
 def exported_card(config: dict, name: str, bundle_repo_id: str | None = None, source_interface: str | None = None,
@@ -277,13 +300,16 @@ def _sub_configs(directory: str, sub: str, filename: str) -> dict[str, dict]:
 
 def bundle_card_from_folder(directory: str, repo_id: str | None = None, license: str | None = None) -> ModelCard:
     """The card of the bundle saved in `directory` (see `hf_ckb.bundle`)."""
+    from ..layout import INSPECT  # imported here: layout imports the interface package, which imports the cards
+
     ckb_config = _read_json(os.path.join(directory, "config.json"))
     if ckb_config is None:
         raise FileNotFoundError(f"{directory!r} has no config.json: not an hf_ckb bundle.")
     return bundle_card(ckb_config, _sub_configs(directory, "interfaces", "interface_config.json"),
                        _sub_configs(directory, "hosts", "config.json"),
                        _read_json(os.path.join(directory, "results.json")) or {},
-                       _sub_configs(directory, "exported", "config.json"), repo_id=repo_id, license=license)
+                       _sub_configs(directory, "exported", "config.json"), repo_id=repo_id, license=license,
+                       inspection=_read_json(os.path.join(directory, INSPECT, "inspect.json")))
 
 
 def exported_card_from_bundle(directory: str, name: str, bundle_repo_id: str | None = None,
