@@ -56,9 +56,23 @@ def make_bundle(directory: str, rotten_fresh_in_config: bool = True) -> str:
                   results=results).save_pretrained(directory)
 
 
+def inspect_bundle(directory: str) -> dict:
+    """Writes the bundle's knowledge-accounting report (inspect/) from the labelled `SENTENCES`."""
+    from datasets import Dataset
+
+    import hf_ckb
+    from hf_ckb.data import tokenize_dataset
+
+    bundle = hf_ckb.Bundle.from_pretrained(directory)
+    data = Dataset.from_dict({"text": SENTENCES, "label": [1, 0, 0, 1, 1, 0, 1, 0]})
+    return hf_ckb.inspect(bundle, tokenize_dataset(data, bundle.tokenizers["rnn"]), progress=False)
+
+
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory):
-    return make_bundle(str(tmp_path_factory.mktemp("space_bundle")))
+    directory = make_bundle(str(tmp_path_factory.mktemp("space_bundle")))
+    inspect_bundle(directory)
+    return directory
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +220,15 @@ def test_repo_ids_go_to_the_hub(monkeypatch, bundle_dir):
     assert error is None and calls == ["someone/tiny-ckb"] and set(loaded.interfaces) == {"cnn", "rnn"}
 
 
+def test_store_tab_shows_the_report_or_says_how_to_make_one(bundle, tmp_path):
+    text = views.inspection_markdown(bundle)
+    assert "| RNN | paper |" in text and "| CNN | paper |" in text and "rnn & cnn" in text.replace("cnn & rnn", "rnn & cnn")
+    assert [os.path.basename(p) for p in views.inspection_images(bundle)] == ["knockout.png", "reads.png"]
+    plain, error = prediction.load_demo_bundle(make_bundle(str(tmp_path / "plain")))
+    assert error is None
+    assert "hf-ckb inspect" in views.inspection_markdown(plain) and views.inspection_images(plain) == []
+
+
 def test_space_metadata():
     readme = open(os.path.join(SPACE_DIR, "README.md")).read()
     front = readme.split("---")[1]
@@ -294,6 +317,14 @@ def test_page_in_headless_chromium(server, bundle, tmp_path):
                 rows = page.locator("#probabilities table tbody tr")
                 got = [[c.strip() for c in rows.nth(i).locator("td").all_inner_texts()] for i in range(rows.count())]
                 assert got == want
+                # the store tab: the report's table and both plots, loaded
+                page.get_by_role("tab", name="Inside the store").click()
+                page.locator("#inspection table").wait_for(timeout=30_000)
+                assert page.locator("#inspection table tbody tr").count() == 2
+                images = page.locator(".inspection-plot img")
+                images.first.wait_for(timeout=30_000)
+                assert images.count() == 2
+                assert all(images.nth(i).evaluate("img => img.complete && img.naturalWidth > 100") for i in range(2))
                 outside = [u for u in requested if not u.startswith(("http://127.0.0.1:", "data:", "blob:"))]
                 assert not outside, f"the page fetched from outside this machine: {outside}"
             finally:

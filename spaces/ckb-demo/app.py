@@ -1,6 +1,6 @@
 """A Gradio demo of a continuous knowledge base (CKB) bundle: the original networks, the same networks backed by
 the CKB through their interfaces, and the networks exported from it, classifying one text side by side, with a
-plot of which CKB slots each interface read.
+plot of which CKB slots each interface read, and a tab with the knowledge-accounting report (`hf-ckb inspect`).
 
 The bundle comes from `HF_CKB_BUNDLE` (a local folder or a Hub repo id) and defaults to `ckb-quickstart`, the
 folder `hf-ckb quickstart` writes. Run it with `python app.py`; `python app.py --help` lists the options.
@@ -18,7 +18,7 @@ import socket
 import threading
 
 from prediction import BUNDLE_ENV, DEFAULT_BUNDLE, EMPTY_MESSAGE, VERSIONS, load_demo_bundle, model_keys
-from views import classify, results_markdown
+from views import classify, inspection_images, inspection_markdown, results_markdown
 
 EXAMPLES = [  # three Rotten Tomatoes snippets of the quickstart's test split (movies it never trained on), and French
     "The actors are fantastic. They are what makes it worth the trip to the theatre.",
@@ -62,22 +62,11 @@ def build_demo(bundle_path: str | None = None):
             gr.Textbox(label="Review", interactive=False, placeholder="No bundle loaded")
             return demo
         gr.Markdown(f"Bundle: `{bundle.path}`. {results_markdown(bundle)}", elem_id="bundle-info")
-        with gr.Row():
-            text = gr.Textbox(label="Review", placeholder="e.g. a witty, touching film", lines=3, scale=5,
-                              elem_id="review")
-            button = gr.Button("Classify", variant="primary", scale=1, elem_id="classify")
-        examples = gr.Dataset(components=[text], samples=[[e] for e in EXAMPLES], label="Examples (click one)",
-                              elem_id="examples", samples_per_page=len(EXAMPLES))
-        notes = gr.Markdown(EMPTY_MESSAGE, elem_id="notes")
-        keys = model_keys(bundle)
-        labels = label_rows(keys)
-        table = gr.Markdown(elem_id="probabilities")
-        gr.Markdown("#### Which CKB slots the input read\nEach interface's high-level attention, averaged over the "
-                    "positions of the text: on the rows of the high-level memory $M^h$, on the reads $h_k$ of the "
-                    "low-level memories $M^l_k$, and on the input's own rows.", latex_delimiters=[
-                        {"left": "$", "right": "$", "display": False}])
-        plot = gr.Plot(show_label=False, elem_id="attention")
-        outputs = [notes, *(labels[k] for k in keys), table, plot]
+        with gr.Tabs():
+            with gr.Tab("Classify", id="classify-tab"):
+                text, button, examples, outputs = classify_tab(bundle)
+            with gr.Tab("Inside the store", id="inspect-tab"):
+                store_tab(bundle)
 
         def run(review):
             with lock:
@@ -88,6 +77,38 @@ def build_demo(bundle_path: str | None = None):
         examples.click(lambda sample: (sample[0], *run(sample[0])), examples, [text, *outputs],
                        api_name="predict_example", api_visibility="undocumented")
     return demo
+
+
+def classify_tab(bundle) -> tuple:
+    """The "Classify" tab: a review box, examples, each network's label, the table and the attention plot. Returns
+    `(text box, button, examples, output components)`. Called inside the Blocks."""
+    import gradio as gr
+
+    with gr.Row():
+        text = gr.Textbox(label="Review", placeholder="e.g. a witty, touching film", lines=3, scale=5,
+                          elem_id="review")
+        button = gr.Button("Classify", variant="primary", scale=1, elem_id="classify")
+    examples = gr.Dataset(components=[text], samples=[[e] for e in EXAMPLES], label="Examples (click one)",
+                          elem_id="examples", samples_per_page=len(EXAMPLES))
+    notes = gr.Markdown(EMPTY_MESSAGE, elem_id="notes")
+    keys = model_keys(bundle)
+    labels = label_rows(keys)
+    table = gr.Markdown(elem_id="probabilities")
+    gr.Markdown("#### Which CKB slots the input read\nEach interface's high-level attention, averaged over the "
+                "positions of the text: on the rows of the high-level memory $M^h$, on the reads $h_k$ of the "
+                "low-level memories $M^l_k$, and on the input's own rows.", latex_delimiters=[
+                    {"left": "$", "right": "$", "display": False}])
+    plot = gr.Plot(show_label=False, elem_id="attention")
+    return text, button, examples, [notes, *(labels[k] for k in keys), table, plot]
+
+
+def store_tab(bundle) -> None:
+    """The "Inside the store" tab: the bundle's knowledge-accounting report and its plots. Called inside the Blocks."""
+    import gradio as gr
+
+    gr.Markdown(inspection_markdown(bundle), elem_id="inspection")
+    for path in inspection_images(bundle):
+        gr.Image(path, show_label=False, interactive=False, elem_classes=["inspection-plot"])
 
 
 def label_rows(keys: list[tuple[str, str]]) -> dict:

@@ -80,3 +80,44 @@ def results_markdown(bundle) -> str:
     if "exported_rnn" in r:
         parts.append(f"exported RNN {pct(r['exported_rnn']['accuracy'])}")
     return f"Test accuracy of this bundle ({r.get('test_examples', '?')} snippets): " + "; ".join(parts) + "."
+
+
+INSPECT_HOWTO = ("This bundle has no knowledge-accounting report yet. Make one with "
+                 "`hf-ckb inspect {path} --dataset rotten_tomatoes` and reload the page.")
+
+
+def inspection_markdown(bundle) -> str:
+    """The bundle's knowledge-accounting report (`hf-ckb inspect`) as markdown: per network, the knockout and its
+    slot use; the overlaps; what was skipped. Says how to make one when the bundle has none."""
+    from hf_ckb.knowledge.report import read_report
+    from hf_ckb.model_cards import inspection_summary
+
+    summary = inspection_summary(read_report(bundle.path) if bundle.path else None, bundle.ckb.fingerprint())
+    if summary is None:
+        return INSPECT_HOWTO.format(path=bundle.path or "BUNDLE")
+    rows = ["| network | design | host | CKB as imported | zeroed | random | majority | uses the CKB | CKB share |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    rows += [f"| {r['name'].upper()} | {r['design']} | {r['host']} | {r['imported']} | {r['zero']} | {r['random']} | "
+             f"{r['majority']} | {r['uses']} | {r['share']} |" for r in summary["rows"]]
+    parts = ["Accuracy of each network with its function running on the CKB as imported, zeroed, and replaced by "
+             "random matrices of the same spread: a network that loses nothing without the CKB does not use it.",
+             "\n".join(rows)]
+    if summary["overlap"]:
+        parts.append("Overlap of the networks' slot preferences (1: they favour the same CKB rows): "
+                     + "; ".join(f"{pair} {value}" for pair, value in summary["overlap"]) + ".")
+    if summary["skipped"]:
+        parts.append("Not inspected: " + "; ".join(f"{n} ({why})" for n, why in summary["skipped"]) + ".")
+    if summary["stale"]:
+        parts.append("⚠️ This report was measured on an earlier CKB: run `hf-ckb inspect` again.")
+    return "\n\n".join(parts)
+
+
+def inspection_images(bundle) -> list[str]:
+    """Paths of the report's plots (knockout bars, slot-use heat map) that the bundle holds."""
+    import os
+
+    from hf_ckb.knowledge.report import PLOTS
+    from hf_ckb.layout import INSPECT
+
+    paths = [os.path.join(bundle.path or "", INSPECT, name) for name in PLOTS.values()]
+    return [p for p in paths if os.path.isfile(p)]
