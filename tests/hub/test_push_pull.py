@@ -321,6 +321,9 @@ emit(out)
 def test_cli_push_and_pull_round_trip(hub_backend, hub_env_factory, run_client, bundle_dir, tmp_path):
     out1, out2, out3 = (str(tmp_path / name) for name in ("pulled", "pulled-rnn", "nothing"))
     (tmp_path / "bundle" / "README.md").unlink()  # a bundle without a card gets one when pushed
+    reviews = tmp_path / "reviews"
+    reviews.mkdir()
+    (reviews / "test.csv").write_text("text,label\n" + "".join(f"{s},{int('good' in s)}\n" for s in SENTENCES))
     result = _last_json(run_client(COMMON + f"""
 import contextlib, io
 from hf_ckb import Bundle
@@ -332,7 +335,8 @@ def cli(*argv):
         status = main(list(argv))
     return [status, out.getvalue(), err.getvalue()]
 
-res = {{"push": cli("push", {bundle_dir!r}, "tester/cli", "--commit-message", "first bundle"),
+res = {{"inspect": cli("inspect", {bundle_dir!r}, "--dataset", {str(reviews)!r}),
+       "push": cli("push", {bundle_dir!r}, "tester/cli", "--commit-message", "first bundle"),
         "push_v2": cli("push", {bundle_dir!r}, "tester/cli", "--revision", "v2", "--private"),
         "pull": cli("pull", "tester/cli", "--output-dir", {out1!r}),
         "pull_rnn": cli("pull", "tester/cli", "--revision", "v2", "--interface", "rnn", "--output-dir", {out2!r}),
@@ -342,10 +346,11 @@ res = {{"push": cli("push", {bundle_dir!r}, "tester/cli", "--commit-message", "f
         "no_bundle": cli("push", {out3!r} + "-missing", "tester/cli")}}
 res["outputs"] = [outputs(Bundle.from_pretrained({bundle_dir!r})), outputs(Bundle.from_pretrained({out1!r}))]
 res["rnn_only"] = sorted(Bundle.from_pretrained({out2!r}).interfaces)
+res["pulled_inspect"] = sorted(os.listdir(os.path.join({out1!r}, "inspect")))
 emit(res)
 """, hub_env_factory()))
 
-    for name in ("push", "push_v2", "pull", "pull_rnn"):
+    for name in ("inspect", "push", "push_v2", "pull", "pull_rnn"):
         assert result[name][0] == 0, result[name]
     assert "Pushed" in result["push"][1] and "tester/cli" in result["push"][1]
     assert "interfaces cnn, rnn; exported networks rnn" in result["pull"][1]
@@ -354,6 +359,11 @@ emit(res)
     repo = hub_backend.repos[("model", "tester/cli")]
     card = hub_backend.blob_path(hub_backend.file_entries("tester/cli")["README.md"]).read_text()
     assert 'Bundle.from_pretrained("tester/cli")' in card and "| rnn | 0.9312 | 0.2875 | 70.1% | 72.8% |" in card
+    # the knowledge-accounting report travels with the bundle, and the card shows it
+    assert {"inspect/inspect.json", "inspect/knockout.png", "inspect/reads.png"} <= set(
+        hub_backend.file_entries("tester/cli"))
+    assert result["pulled_inspect"] == ["inspect.json", "knockout.png", "reads.png"]
+    assert "## What is in the store" in card and "![Knockout](inspect/knockout.png)" in card
     assert repo.commits[repo.branches["main"]].title == "first bundle"
     # The bundle did not change between the two pushes: the v2 branch got no new commit.
     assert repo.branches["v2"] == repo.branches["main"]
