@@ -17,7 +17,7 @@ import pytest
 
 from hf_ckb.cli import main
 
-COMMANDS = ("quickstart", "finetune", "import", "export", "evaluate", "push", "pull", "convert")
+COMMANDS = ("quickstart", "finetune", "import", "export", "adapt", "evaluate", "inspect", "push", "pull", "convert")
 POSITIVE = ["a lovely warm story", "great fun film", "brilliant acting and a smart script", "a joyful delight"]
 NEGATIVE = ["a boring dull mess", "a tedious waste of time", "awful acting and a bad script", "a painful bore"]
 TINY_CKB = ["--num-low-level", "2", "--low-level-size", "4", "--high-level-size", "3", "--ckb-hidden-size", "16"]
@@ -80,6 +80,8 @@ def test_help_as_a_process():
     ("export", ["--bundle", "--network", "--dataset", "--output-dir", "--steps", "--resume",
                 "--allow-ckb-mismatch"]),
     ("evaluate", ["--model", "--bundle", "--network", "--dataset", "--split", "--json"]),
+    ("adapt", ["--bundle", "--architecture", "--dataset", "--output-dir", "--source", "--label-fraction", "--steps"]),
+    ("inspect", ["--network", "--dataset", "--split", "--seed", "--no-write", "--json"]),
     ("convert", ["--output-dir", "--network", "--ckb", "--name"]),
 ])
 def test_every_command_explains_itself(capsys, command, options):

@@ -7,11 +7,11 @@ import argparse
 import os
 import sys
 
-from . import convert, evaluate, export, finetune, hub, import_, inspect, quickstart
+from . import adapt, convert, evaluate, export, finetune, hub, import_, inspect, quickstart
 from .errors import CLIError
 from .options import Formatter
 
-COMMANDS = (quickstart, finetune, import_, export, evaluate, inspect, hub, convert)
+COMMANDS = (quickstart, finetune, import_, export, adapt, evaluate, inspect, hub, convert)
 
 DESCRIPTION = """\
 A continuous knowledge base (Chen, Sun & Liu 2021) for Hugging Face models: fine-tune networks, import their

@@ -58,8 +58,12 @@ def add_parser(subparsers):
 MIN_CLASSES = 2
 
 
-def build_network(architecture: str, tokenizer, names: list[str], max_length: int):
-    """A new network of `architecture` whose config records the class `names` (in id order)."""
+EMBEDDING_WIDTH = {"rnn": "embedding_size", "cnn": "embedding_size", "ann": "hidden_size"}  # config key per kind
+
+
+def build_network(architecture: str, tokenizer, names: list[str], max_length: int, embedding_width: int | None = None):
+    """A new network of `architecture` whose config records the class `names` (in id order); its word embeddings
+    `embedding_width` wide when given (else the architecture's default)."""
     from ..networks import (ANNConfig, ANNForSequenceClassification, CNNConfig, CNNForSequenceClassification,
                             RNNConfig, RNNForSequenceClassification)
 
@@ -67,6 +71,8 @@ def build_network(architecture: str, tokenizer, names: list[str], max_length: in
                                  "cnn": (CNNConfig, CNNForSequenceClassification),
                                  "ann": (ANNConfig, ANNForSequenceClassification)}[architecture]
     extra = {"max_position_embeddings": max(512, max_length)} if architecture == "ann" else {}
+    if embedding_width is not None:
+        extra[EMBEDDING_WIDTH[architecture]] = embedding_width
     config = config_class(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **label_config(names),
                           **extra)
     return model_class(config)

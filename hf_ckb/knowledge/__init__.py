@@ -5,6 +5,7 @@ reads it (`inspect`, issue 12)."""
 from .accounting import inspect, recording_reads
 from .knockout import KNOCKOUTS, knockout, replaced_ckb
 from .newcomer import adopt_interface, copy_input_embeddings, warm_start_reader
+from .students import adapt_newcomer, export_lookup, lookup_source
 
-__all__ = ["KNOCKOUTS", "adopt_interface", "copy_input_embeddings", "inspect", "knockout", "recording_reads",
-           "replaced_ckb", "warm_start_reader"]
+__all__ = ["KNOCKOUTS", "adapt_newcomer", "adopt_interface", "copy_input_embeddings", "export_lookup", "inspect",
+           "knockout", "lookup_source", "recording_reads", "replaced_ckb", "warm_start_reader"]
