@@ -17,8 +17,9 @@ Scores every interface of the bundle (or those named by --network) on one split 
               effective number of rows read (exp of the entropy) and the fraction ever read above 1/n
   overlap     how alike two networks' slot preferences are (centred cosine of their read profiles)
 
-Interfaces whose host is not in the bundle are skipped, and listed. A local bundle gets inspect/inspect.json,
-inspect/knockout.png and inspect/reads.png, and its card shows them (a Hub repo id is scored, not written)."""
+Interfaces whose host is not in the bundle are skipped, and listed. Writes inspect/inspect.json,
+inspect/knockout.png and inspect/reads.png into a local bundle, and its card shows them (a Hub repo id is scored,
+not written; --no-write writes nothing)."""
 EPILOG = """\
 examples:
   hf-ckb inspect ckb-quickstart --dataset rotten_tomatoes
