@@ -183,9 +183,12 @@ def _warn_stale(directory: str, fingerprint: str, skip: set[str]) -> None:
 
 
 def _tokenizer(folder: str):
-    """The tokenizer saved with a network, or None when none was (a bundle may hold networks without one)."""
-    from transformers import AutoTokenizer
+    """The tokenizer (or, for an image network, the image processor) saved with a network, or None when none was (a
+    bundle may hold networks without one)."""
+    from transformers import AutoImageProcessor, AutoTokenizer
 
+    if os.path.isfile(os.path.join(folder, "preprocessor_config.json")):
+        return AutoImageProcessor.from_pretrained(folder)
     if not any(os.path.isfile(os.path.join(folder, f)) for f in ("tokenizer_config.json", "tokenizer.json")):
         return None
     return AutoTokenizer.from_pretrained(folder)

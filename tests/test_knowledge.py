@@ -235,3 +235,11 @@ def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
     table = (tmp_path / "tiny.md").read_text()
     assert "| memory | RNN → CNN |" in table and "multi-teacher distillation" in table
     assert "Reuse with few labels" in table and "The store of word embeddings: reuse" in table
+    images = saved["images"]  # images and text in one CKB: each network alone and joint, and their overlap
+    assert set(images) == {"digits", "rnn", "overlap"} and -1 <= images["overlap"] <= 1
+    for row in (images["digits"], images["rnn"]):
+        assert set(row["alone"]) == set(row["joint"]) >= {"ckb_backed", "zero_ckb", "random_ckb", "exported"}
+    # the RNN imported alone is the knockout and retention sections' run, not a second one
+    assert images["rnn"]["alone"]["ckb_backed"] == saved["knockout"]["rnn"]["ckb_backed"]
+    assert "images+text digits: joint exported within 0.5 of alone" in saved["targets"]
+    assert "| memory | digits (images) | joint |" in table

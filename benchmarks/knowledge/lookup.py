@@ -25,11 +25,11 @@ from hf_ckb.pipeline import import_networks
 from hf_ckb.training import evaluate_network
 
 from ..paper.workspace import Workspace, load_import
+from .common import RANDOM_SEED, majority, percent, teacher
 from .few_labels import TRANSFERS, few_labels, run_arm, store, train_alone, train_through_store
 
 NETWORKS = ("rnn", "cnn", "ann")
 ARMS = ("scratch", "host_embeddings", "imported", "random")
-RANDOM_SEED = 1000  # the knockout's random store
 
 
 def lookup_config(ws: Workspace, host) -> InterfaceConfig:
@@ -82,8 +82,6 @@ def lookup_section(ws: Workspace) -> dict:
     per seed, paired). The paper's design is not run: its interface reads its own input rows around the store."""
     if ws.design == "paper":
         return {"skipped": "the paper design's interface has a private path around the store"}
-    from .sections import majority, percent, teacher  # sections imports this module
-
     knock = {}
     for arch in NETWORKS:
         metrics = lookup_import(ws, arch, 0)[1]

@@ -5,7 +5,7 @@ from statistics import mean
 from .few_labels import ARMS as FEW_LABEL_ARMS
 from .lookup import ARMS as LOOKUP_ARMS
 
-NAMES = {"rnn": "RNN", "cnn": "CNN", "ann": "ANN"}
+NAMES = {"rnn": "RNN", "cnn": "CNN", "ann": "ANN", "digits": "digits (images)"}
 
 
 def _mean(values) -> float:
@@ -43,6 +43,10 @@ def check_targets(rows: dict) -> dict:
         out[f"lookup reuse {pair}: imported - scratch >= 3"] = _target(_mean(r["imported"]) - _mean(r["scratch"]), 3)
         out[f"lookup reuse {pair}: imported >= host embeddings"] = _target(_mean(r["imported"]),
                                                                            _mean(r["host_embeddings"]))
+    for arch, r in _image_rows(rows):
+        for what in ("ckb_backed", "exported"):
+            out[f"images+text {arch}: joint {what} within 0.5 of alone"] = _target(
+                r["joint"][what], r["alone"][what] - 0.5)
     capacity = rows.get("capacity")
     if capacity and rows.get("capacity_default") in capacity:
         smallest = capacity[min(capacity, key=int)]
@@ -65,6 +69,11 @@ def check_targets(rows: dict) -> dict:
 def _few_label_rows(rows: dict) -> list:
     """`(transfer, arms)` of the few-labels section (its other keys say how many labels, or why it was skipped)."""
     return [(k, v) for k, v in rows.get("few_labels", {}).items() if isinstance(v, dict)]
+
+
+def _image_rows(rows: dict) -> list:
+    """`(network, arms)` of the images section (its `overlap` key is a number)."""
+    return [(k, v) for k, v in rows.get("images", {}).items() if isinstance(v, dict)]
 
 
 def _fmt(values) -> str:
@@ -135,6 +144,7 @@ def format_markdown(results: dict, command: str) -> str:
                              "random, anchored reader", "imported, fresh reader", "imported, anchored reader frozen",
                              "random, anchored reader frozen", "imported − random", "imported − alone"], few)
     lines += _lookup_lines(designs)
+    lines += _image_lines(designs)
     lines += _section_lines("Capacity: the ANN imported alone into CKBs of three sizes, then exported",
                             ["design", "CKB parameters", "CKB-backed", "cos", "exported"], capacity)
     fusion = [[d["design"] + _sources(d, "fusion"), *(_fmt(d["fusion"].get(k, [])) if k in d["fusion"] else "–"
@@ -150,6 +160,24 @@ def format_markdown(results: dict, command: str) -> str:
     lines += _section_lines("Targets (margin > 0: met by that much; < 0: missed by that much)",
                             ["design", "target", "value", "needed", "margin", ""], targets)
     return "\n".join(lines)
+
+
+def _image_lines(designs: list[dict]) -> list[str]:
+    """Images and text in one CKB (`images.py`): each network alone and joint, with its knockout and accounting."""
+    rows = []
+    for d in designs:
+        overlap = d.get("images", {}).get("overlap")
+        for arch, r in _image_rows(d):
+            for arm in ("alone", "joint"):
+                a = r[arm]
+                rows.append([d["design"], NAMES[arch], arm, _fmt(r["teacher"]), _fmt(a["ckb_backed"]),
+                             _fmt(a["zero_ckb"]), _fmt(a["random_ckb"]), _fmt(r["majority"]), _fmt(a["exported"]),
+                             "yes" if a["uses_ckb"] else "no", f"{a['ckb_share']:.3f}",
+                             f"{overlap:.3f}" if arm == "joint" and overlap is not None else "–"])
+    return _section_lines("Images and text in one CKB: the digits network (scikit-learn's 8x8 digits, its own test "
+                          "split of 359 images) and the RNN, alone and jointly imported (seed 0)", ["design", "network", "import", "teacher", "CKB-backed", "CKB zeroed",
+                                       "CKB random", "majority", "exported", "uses the CKB", "CKB share of reads",
+                                       "overlap (digits & RNN)"], rows)
 
 
 def _lookup_lines(designs: list[dict]) -> list[str]:

@@ -6,8 +6,6 @@ multi-teacher distillation) are shared by both designs. Accuracies in % on the t
 on validation inside each run, never on test.
 """
 
-import torch
-
 from hf_ckb.knowledge import knockout
 from hf_ckb.pipeline import model_accuracy
 from hf_ckb.training import distill
@@ -16,29 +14,17 @@ from ..paper.tables.common import seeds_for
 from ..paper.tables.t4 import ckb_parameters
 from ..paper.transfer import adapted
 from ..paper.workspace import Workspace
+from .common import RANDOM_SEED, majority, percent, teacher
 from .few_labels import few_labels_section
+from .images import images_section
 from .lookup import lookup_section
 
 NETWORKS = ("rnn", "cnn", "ann")
 TRANSFERS = (("rnn", "cnn"), ("cnn", "rnn"), ("rnn", "ann"))
 FUSED = ("rnn", "cnn")  # {RNN, CNN} -> CKB -> RNN
-RANDOM_SEED = 1000  # the knockout's random CKB (not the seed a CKB was initialised with)
 # the issue's five tests (the default run), then the two of a newcomer with few labels (run by name)
 DEFAULT_SECTIONS = ("knockout", "retention", "fusion", "transfer", "capacity")
-SECTIONS = (*DEFAULT_SECTIONS, "few_labels", "lookup")
-
-
-def percent(fraction: float) -> float:
-    return round(100 * fraction, 2)
-
-
-def teacher(ws: Workspace, arch: str, seed: int) -> float:
-    return percent(ws.teacher(arch, seed)[1]["accuracy"])
-
-
-def majority(ws: Workspace, arch: str) -> float:
-    labels = torch.tensor(ws.test_split(arch)[1]["label"])
-    return percent(float(labels.bincount().max()) / len(labels))
+SECTIONS = (*DEFAULT_SECTIONS, "few_labels", "lookup", "images")
 
 
 def knockout_section(ws: Workspace) -> dict:
@@ -120,4 +106,4 @@ def capacity_section(ws: Workspace) -> dict:
 
 RUNNERS = {"knockout": knockout_section, "retention": retention_section, "fusion": fusion_section,
            "transfer": transfer_section, "capacity": capacity_section, "few_labels": few_labels_section,
-           "lookup": lookup_section}
+           "lookup": lookup_section, "images": images_section}

@@ -21,10 +21,11 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from hf_ckb import CKBConfig, CKBModel, InterfaceConfig
 from hf_ckb.bundle import Bundle
 from hf_ckb.classifiers import load_classifier
-from hf_ckb.data import (labelled_collator, load_pos_dataset, load_rotten_tomatoes, minilm_path,
-                         pattern_corpus_path, tokenize_dataset, tokenize_tagged, train_tokenizer)
+from hf_ckb.data import (labelled_collator, load_digits_dataset, load_pos_dataset, load_rotten_tomatoes, minilm_path,
+                         pattern_corpus_path, preprocess_images, tokenize_dataset, tokenize_tagged, train_tokenizer)
 from hf_ckb.networks import (ANNConfig, ANNForSequenceClassification, ANNForTokenClassification, CNNConfig,
-                             CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification)
+                             CNNForSequenceClassification, DigitsConfig, DigitsForImageClassification,
+                             DigitsImageProcessor, RNNConfig, RNNForSequenceClassification)
 from hf_ckb.pipeline import (ensemble_accuracy, evaluate_export, export_network, finetune, import_networks,
                              model_accuracy, save_json)
 from hf_ckb.training import CKBTrainingModule, evaluate_network
@@ -37,7 +38,8 @@ BIG = ("minilm", "minilm-scratch", "decoder")
 MORE_TEXT = "-more-text"  # the fusion lever: more unlabelled import/export text (same steps)
 LABELS = {"id2label": {0: "rotten", 1: "fresh"}, "label2id": {"rotten": 0, "fresh": 1}}
 # Fine-tuning learning rates: the small networks from scratch; pretrained MiniLM / SmolLM2 gently.
-FINETUNE_LR = {"minilm": 5e-5, "minilm-scratch": 1e-4, "decoder": 5e-4}
+FINETUNE_LR = {"minilm": 5e-5, "minilm-scratch": 1e-4, "decoder": 5e-4, "digits": 3e-3}
+DIGITS_EPOCHS_PER_TEXT_EPOCH = 10  # 1,258 images (40 steps an epoch): the digits network trains 10x the epochs
 EXPORT_LR = {"minilm": 5e-4, "decoder": 5e-4}
 
 
@@ -85,11 +87,14 @@ class Workspace:
         trained on the training split (saved, so every process uses the same one)."""
         # the GPT-2 stand-in reads the small networks' BPE tokens; SmolLM2 brings its own tokenizer
         smollm2 = arch == "decoder" and self.scale.decoder == "smollm2"
-        kind = "minilm" if arch.startswith("minilm") else "pos" if arch == "pos" else "decoder" if smollm2 else "bpe"
+        kind = "minilm" if arch.startswith("minilm") else arch if arch in ("pos", "digits") else \
+            "decoder" if smollm2 else "bpe"
         if kind in self._memo:
             return self._memo[kind]
         if kind == "pos":
             return self._memo.setdefault(kind, self._pos_data())
+        if kind == "digits":
+            return self._memo.setdefault(kind, self._digits_data())
         raw = self.raw
         if kind == "minilm" and self.scale.minilm_train_limit:
             raw = dict(raw, train=raw["train"].select(range(min(self.scale.minilm_train_limit, len(raw["train"])))))
@@ -117,6 +122,16 @@ class Workspace:
                 with atomic_directory(path) as tmp:
                     train_tokenizer(texts(), vocab_size=vocab_size).save_pretrained(tmp)
             return AutoTokenizer.from_pretrained(path)
+
+    def _digits_data(self):
+        """scikit-learn's 8x8 digits (one split fixed by seed 0) as pixel tokens, with their image processor."""
+        raw = load_digits_dataset(seed=0)
+        for split, limit in (("train", self.scale.train_limit), ("validation", self.scale.eval_limit),
+                             ("test", self.scale.eval_limit)):
+            if limit:
+                raw[split] = raw[split].select(range(min(limit, len(raw[split]))))
+        processor = DigitsImageProcessor()
+        return processor, {split: preprocess_images(ds, processor) for split, ds in raw.items()}
 
     def _pos_data(self):
         """B.7's Penn Treebank WSJ sample (80/10/10 of its lines), with a BPE tokenizer trained on its training
@@ -180,6 +195,9 @@ class Workspace:
     def fresh(self, arch: str, seed: int):
         """A newly initialised network of `arch` for this scale's data (MiniLM: the pretrained checkpoint)."""
         torch.manual_seed(seed)
+        if arch == "digits":  # issue 12's image network: the small Transformer over pixel tokens, ten classes
+            names = {i: str(i) for i in range(10)}
+            return DigitsForImageClassification(DigitsConfig(id2label=names, label2id={n: i for i, n in names.items()}))
         tokenizer = self.data(arch)[0]
         small = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **LABELS)
         if arch in ("rnn", "rnn64"):
@@ -210,7 +228,8 @@ class Workspace:
 
         def build(path):
             model = self.fresh(arch, seed)
-            epochs = {**dict.fromkeys(BIG, self.scale.minilm_epochs), "pos": self.scale.pos_epochs}.get(
+            epochs = {**dict.fromkeys(BIG, self.scale.minilm_epochs), "pos": self.scale.pos_epochs,
+                      "digits": DIGITS_EPOCHS_PER_TEXT_EPOCH * self.scale.finetune_epochs}.get(
                 arch, self.scale.finetune_epochs)
             finetune(model, tokenizer, data["train"], data["validation"], path, epochs=epochs,
                      learning_rate=FINETUNE_LR.get(arch, 1e-3), batch_size=self.scale.batch_size, seed=seed)

@@ -1,5 +1,7 @@
-"""Data: the built-in Rotten Tomatoes split, part-of-speech corpora, generic text dataset loading, tokenization,
-collators and tokenizers."""
+"""Data: the built-in Rotten Tomatoes split, part-of-speech corpora, scikit-learn's digits (images), generic text
+dataset loading, tokenization, collators and tokenizers."""
+
+from .digits import load_digits_dataset, preprocess_images
 
 from .loading import (align_labels, has_label_names, has_token_labels, labelled_collator, labelled_predictions,
                       load_text_dataset, pad_and_concat, tokenize_dataset)
@@ -13,12 +15,14 @@ __all__ = [
     "has_token_labels",
     "labelled_collator",
     "labelled_predictions",
+    "load_digits_dataset",
     "load_pos_dataset",
     "load_rotten_tomatoes",
     "load_text_dataset",
     "minilm_path",
     "pad_and_concat",
     "pattern_corpus_path",
+    "preprocess_images",
     "rotten_tomatoes_path",
     "tokenize_dataset",
     "tokenize_tagged",

@@ -366,11 +366,22 @@ def tokenize_dataset(
     Returns:
         Same type as `ds`: the tokenizer's outputs (`input_ids`, `attention_mask`, ...) and `label` if present;
         `text` and every other column are removed.
+
+    An image network's processor (`tokenizer` an image processor, e.g. `DigitsImageProcessor`) processes the `image`
+    column instead ([`preprocess_images`]); images given to a text tokenizer are a clear error.
     """
     import datasets
 
+    from .digits import IMAGE_COLUMN, is_image_processor, preprocess_images
+
+    if is_image_processor(tokenizer):
+        return preprocess_images(ds, tokenizer)
     if isinstance(ds, datasets.DatasetDict):
         return datasets.DatasetDict({name: tokenize_dataset(split, tokenizer, max_length) for name, split in ds.items()})
+    if isinstance(ds.features.get("text"), datasets.Image) or (
+            "text" not in ds.column_names and isinstance(ds.features.get(IMAGE_COLUMN), datasets.Image)):
+        raise ValueError("The network reads text, but the dataset holds images (column "
+                         f"{'text' if 'text' in ds.column_names else IMAGE_COLUMN!r}): give it an image network.")
     if "text" not in ds.column_names:
         raise ValueError(f"tokenize_dataset needs a 'text' column; got {ds.column_names}. Use load_text_dataset first.")
 
@@ -412,8 +423,12 @@ def labelled_collator(tokenizer: "PreTrainedTokenizerBase", dataset: Any = None)
         `ValueError`: if per-token labels are in a column named `label`: `DataCollatorForTokenClassification` would
         keep that name, which the models and `evaluate_network` do not read; rename it to `labels`.
     """
-    from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding
+    from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding, DefaultDataCollator
 
+    from .digits import is_image_processor
+
+    if is_image_processor(tokenizer):  # images give sequences of one length: stacked, nothing to pad
+        return DefaultDataCollator()
     if not has_token_labels(dataset):
         return DataCollatorWithPadding(tokenizer)
     if "labels" not in _first_example(dataset):

@@ -8,11 +8,12 @@ Another model type: pass `InterfaceConfig(target_module=..., function_kind=...)`
 
 from torch import nn
 
-from ..networks import ANNPreTrainedModel, CNNPreTrainedModel, RNNPreTrainedModel
+from ..networks import ANNPreTrainedModel, CNNPreTrainedModel, DigitsForImageClassification, RNNPreTrainedModel
 
 # The paper's networks declare their function themselves (`_ckb_target_module`, the contract of hf_ckb.networks).
 _NETWORK_TARGETS = {cls.config_class.model_type: (cls._ckb_target_module, cls._ckb_function_kind)
-                    for cls in (RNNPreTrainedModel, CNNPreTrainedModel, ANNPreTrainedModel)}
+                    for cls in (RNNPreTrainedModel, CNNPreTrainedModel, ANNPreTrainedModel,
+                                DigitsForImageClassification)}
 
 TRANSFORMERS_MODELS_TO_CKB_TARGET_MODULE_MAPPING: dict[str, tuple[str, str]] = {
     "bert": ("encoder", "sequence"),  # also MiniLM

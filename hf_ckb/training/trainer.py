@@ -15,7 +15,7 @@ import re
 
 import torch
 from torch.utils.data import DataLoader
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments
 
 from ..data.loading import labelled_collator
 from ..metrics import load_metric
@@ -79,7 +79,8 @@ class CKBTrainer(Trainer):
         missing = set(model.networks) - set(tokenizers)
         if missing:
             raise ValueError(f"No tokenizer for networks {sorted(missing)}.")
-        self.collators = {name: DataCollatorWithPadding(tok) for name, tok in tokenizers.items()}
+        self.tokenizers = dict(tokenizers)
+        self.collators = {name: labelled_collator(tok) for name, tok in tokenizers.items()}
         self.eval_datasets = eval_datasets or {}
         if not args.remove_unused_columns is False:
             args = dataclasses.replace(args, remove_unused_columns=False)
@@ -139,7 +140,7 @@ class CKBTrainer(Trainer):
         module = self.accelerator.unwrap_model(self.model)
         metrics = {}
         for name, dataset in datasets.items():
-            collator = labelled_collator(self.collators[name].tokenizer, dataset)  # per-token labels: -100 padding
+            collator = labelled_collator(self.tokenizers[name], dataset)  # per-token labels: -100 padding
             for key, value in evaluate_network(module, name, dataset, collator,
                                                self.args.per_device_eval_batch_size, self.args.device).items():
                 metrics[f"{metric_key_prefix}_{name}_{key}"] = value
