@@ -26,8 +26,10 @@ FAST_FLAGS = {  # appended to the commands that start with these words
     "hf-ckb import": ["--steps", "4", "--eval-steps", "2", *SMALL],
     "hf-ckb export": ["--steps", "4", "--eval-steps", "2", *SMALL],
     "hf-ckb evaluate": SMALL,
+    "hf-ckb inspect": SMALL,
+    "hf-ckb adapt": ["--steps", "4", "--eval-steps", "2", *SMALL],
 }
-PYTHON_SUBSTITUTIONS = {"steps=600)": "steps=4)", "max_length=64)": "max_length=24)"}
+PYTHON_SUBSTITUTIONS = {"steps=600)": "steps=4)", "max_length=64)": "max_length=24)", "epochs=20,": "epochs=0.1,"}
 SETUP = ("make quickstart", "make test")  # the README's install commands: CI runs them itself
 
 
@@ -86,5 +88,6 @@ def test_every_readme_example_runs(hub_env, tmp_path):
     assert used == set(FAST_FLAGS) | set(PYTHON_SUBSTITUTIONS), "README examples changed: update this test's keys"
     # what the examples left: a pulled bundle, a new bundle with an exported network, a saved interface
     for path in ("rt-ckb/config.json", "kb/exported/rnn/config.json", "my-kb/exported/rnn/config.json",
-                 "my-interface/interface_config.json", "models/cnn/config.json"):
+                 "my-interface/interface_config.json", "models/cnn/config.json", "kb-ann/exported/ann/config.json",
+                 "ckb-quickstart/inspect/knockout.png", "kb-images/inspect/inspect.json"):
         assert (tmp_path / path).is_file(), path
