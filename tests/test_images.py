@@ -1,6 +1,9 @@
 """Images (issue 12 §2): scikit-learn's digits as a `datasets` image dataset, the digits network and its image
 processor through the Auto classes and `pipeline`, a bundle holding an image network, and the modality errors."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +94,26 @@ def test_an_image_network_imports_into_a_bundle_and_is_inspected(digits, tmp_pat
     report = hf_ckb.inspect(bundle, data["test"].select(range(40)), write=False, progress=False)
     entry = report["interfaces"]["digits"]
     assert entry["examples"] == 40 and 0 <= entry["knockout"]["imported"]["accuracy"] <= 100
+
+
+def test_cli_finetunes_imports_exports_and_evaluates_an_image_network(tmp_path, capsys):
+    from hf_ckb.cli import main
+
+    model, kb = str(tmp_path / "digits"), str(tmp_path / "kb")
+    assert main(["finetune", "--architecture", "digits", "--dataset", "digits", "--epochs", "0.2",
+                 "--output-dir", model]) == 0
+    assert os.path.isfile(os.path.join(model, "preprocessor_config.json"))
+    quick = ["--steps", "2", "--eval-steps", "2"]
+    assert main(["import", "--network", f"digits={model}", "--dataset", "digits", "--output-dir", kb, *quick]) == 0
+    assert main(["export", "--bundle", kb, "--network", "digits", "--dataset", "digits", *quick]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--bundle", kb, "--dataset", "digits", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["networks"]
+    assert row["examples"] == 359 and row["exported_accuracy"] is not None
+    card = open(os.path.join(kb, "README.md")).read()
+    assert "| digits | images |" in card
+    # the wrong modality, both ways: a clear error naming the column
+    assert main(["evaluate", "--bundle", kb, "--dataset", "rotten_tomatoes"]) == 2
+    assert "reads images, but the dataset holds none" in capsys.readouterr().err
+    assert main(["evaluate", "--bundle", kb, "--dataset", "digits", "--image-column", "picture"]) == 2
+    assert "Column 'picture' is missing" in capsys.readouterr().err

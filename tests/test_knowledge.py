@@ -228,7 +228,8 @@ def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
     assert set(lookup["knockout"]) == set(NETWORKS)
     assert all(0 <= r[k] <= 100 for r in lookup["knockout"].values() for k in ("ckb_backed", "zero_ckb", "random_ckb"))
     assert set(lookup["reuse"]) == {f"{a}->{b}" for a, b in TRANSFERS}
-    assert all(set(r) == {"scratch", "host_embeddings", "imported", "random"} for r in lookup["reuse"].values())
+    assert all(set(r) == {"scratch", "host_embeddings", "imported", "random", "distilled"}
+               for r in lookup["reuse"].values())
     # the host-embeddings arm is the few-label section's `alone` run, not a second one
     assert lookup["reuse"]["rnn->cnn"]["host_embeddings"] == few["rnn->cnn"]["alone"]
     assert "lookup reuse rnn->ann: imported - random >= 3" in saved["targets"]

@@ -65,9 +65,9 @@ def test_bundle_card_metadata_and_figures():
 
     text = card.text
     for expected in ("| 10 | 30 | 20 | 256 | 81,920 | `0123456789abcdef` |",  # size and shape (paper's small CKB)
-                     "| rnn | my-org/rnn-teacher | v1.0 | RNNForSequenceClassification (ckb_rnn) | rotten_tomatoes | "
+                     "| rnn | text | my-org/rnn-teacher | v1.0 | RNNForSequenceClassification (ckb_rnn) | rotten_tomatoes | "
                      "local | `gru` | recurrent | paper |",  # no design recorded: an interface from before designs
-                     "| cnn | /tmp/local/cnn | – | CNNForSequenceClassification (ckb_cnn) | – | local | `convs` | "
+                     "| cnn | text | /tmp/local/cnn | – | CNNForSequenceClassification (ckb_cnn) | – | local | `convs` | "
                      "window | memory |",
                      "| rnn | 0.9312 | 0.2875 | 70.1% | 72.8% |", "| cnn | 0.8123 | 0.4567 | 65.4% | 71.3% |",
                      "(figures on the test split)",

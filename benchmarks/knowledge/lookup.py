@@ -13,7 +13,9 @@ Runs (each network's own host function untouched; the embeddings imitated):
 - reuse, per transfer and seed, a fresh target trained on the same labelled tenth (`few_labels.few_labels`), same
   steps: `scratch` (its own embeddings, trained), `host_embeddings` (the source host's embeddings copied, frozen:
   the peer a user would reach for, no store), `imported` (the source's lookup interface adopted, frozen, over the
-  frozen imported store), `random` (the same over a random store of the same shape: the control).
+  frozen imported store), `random` (the same over a random store of the same shape: the control), and `distilled`
+  (no store, no labels: the fresh target distilled from the source *host* on every training input, the peer a user
+  would pick when the bundle's hosts are present; issue 12's arm (d)).
 """
 
 import torch
@@ -21,15 +23,15 @@ import torch
 from hf_ckb import CKBConfig, CKBModel, InterfaceConfig, InterfaceModel
 from hf_ckb.interface.targets import embeddings_target
 from hf_ckb.knowledge import adopt_interface, knockout
-from hf_ckb.pipeline import import_networks
-from hf_ckb.training import evaluate_network
+from hf_ckb.pipeline import import_networks, model_accuracy
+from hf_ckb.training import distill, evaluate_network
 
 from ..paper.workspace import Workspace, load_import
 from .common import RANDOM_SEED, majority, percent, teacher
-from .few_labels import TRANSFERS, few_labels, run_arm, store, train_alone, train_through_store
+from .few_labels import TRANSFERS, few_labels, recipe, run_arm, store, train_alone, train_through_store
 
 NETWORKS = ("rnn", "cnn", "ann")
-ARMS = ("scratch", "host_embeddings", "imported", "random")
+ARMS = ("scratch", "host_embeddings", "imported", "random", "distilled")
 
 
 def lookup_config(ws: Workspace, host) -> InterfaceConfig:
@@ -65,6 +67,8 @@ def reuse_arm(ws: Workspace, source: str, target: str, seed: int, arm: str) -> f
     def build(path):
         if arm == "scratch":
             return None, train_alone(ws, ws.fresh(target, seed), target, seed, path)
+        if arm == "distilled":
+            return None, distilled(ws, source, target, seed, path)
         source_net = lookup_import(ws, source, seed)[0].networks[source]
         ckb = store(ws, source_net.ckb, arm == "random", seed)
         host = ws.fresh(target, seed)
@@ -73,8 +77,17 @@ def reuse_arm(ws: Workspace, source: str, target: str, seed: int, arm: str) -> f
         return None, train_through_store(ws, net, target, seed, path, train_interface=False)
 
     key = f"lookup/few-labels/{source}-to-{target}-{arm}-s{seed}"
-    key = key if arm == "scratch" else ws.design_key(key)  # `scratch` reads no store: shared by the designs
+    key = ws.design_key(key) if arm in ("imported", "random") else key  # the others read no store: shared
     return round(100 * ws.artifact(key, build)[1]["accuracy"], 2)
+
+
+def distilled(ws: Workspace, source: str, target: str, seed: int, path: str) -> dict:
+    """A fresh `target` distilled from the `source` teacher's logits on every training input (no labels), with the
+    few-label runs' steps; its test accuracy."""
+    tokenizer, data = ws.data(target)
+    student = distill(ws.fresh(target, seed), ws.teacher(source, seed)[0], tokenizer, ws.train_inputs(target),
+                      data["validation"], path, **recipe(ws, seed))
+    return {"accuracy": model_accuracy(student, tokenizer, data["test"])}
 
 
 def lookup_section(ws: Workspace) -> dict:

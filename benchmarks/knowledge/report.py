@@ -191,14 +191,17 @@ def _lookup_lines(designs: list[dict]) -> list[str]:
                                                                            "random_ckb", "majority")),
                           f"{r['cos']:.3f}"])
         for pair, r in lookup.get("reuse", {}).items():
-            reuse.append([d["design"], pair.upper().replace("->", " → "), *(_fmt(r[arm]) for arm in LOOKUP_ARMS),
+            reuse.append([d["design"], pair.upper().replace("->", " → "),
+                          *(_fmt(r[arm]) if arm in r else "–" for arm in LOOKUP_ARMS),
                           f"{_mean(r['imported']) - _mean(r['random']):+.2f}",
                           f"{_mean(r['imported']) - _mean(r['scratch']):+.2f}",
-                          f"{_mean(r['imported']) - _mean(r['host_embeddings']):+.2f}"])
+                          f"{_mean(r['imported']) - _mean(r['host_embeddings']):+.2f}",
+                          f"{_mean(r['imported']) - _mean(r['distilled']):+.2f}" if "distilled" in r else "–"])
     return (_section_lines("The store of word embeddings: knockout (each network's embeddings imported alone, seed 0)",
                            ["design", "network", "teacher", "as imported", "zeroed", "random", "majority", "cos"],
                            knock)
             + _section_lines(f"The store of word embeddings: reuse by a newcomer trained on {labels} labels",
                              ["design", "transfer", "scratch", "host embeddings (no store)",
                               "imported store, adopted interface", "random store, adopted interface",
-                              "imported − random", "imported − scratch", "imported − host embeddings"], reuse))
+                              "distilled from the source host (all inputs, no labels)", "imported − random",
+                              "imported − scratch", "imported − host embeddings", "imported − distilled"], reuse))

@@ -4,7 +4,7 @@ import os
 
 from .data import load_data
 from .errors import CLIError
-from .finetune import ARCHITECTURES, build_network
+from .finetune import TEXT_ARCHITECTURES, build_network
 from .models import load_bundle, model_accuracy
 from .options import Formatter, add_data_options, fraction, positive_float, positive_int
 from .output import check_output_dir, table
@@ -34,7 +34,7 @@ examples:
 def add_parser(subparsers):
     p = subparsers.add_parser("adapt", help=HELP, description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter)
     p.add_argument("--bundle", required=True, metavar="DIR", help="The bundle whose store to read (or a Hub id).")
-    p.add_argument("--architecture", required=True, choices=ARCHITECTURES, help="The new network's kind.")
+    p.add_argument("--architecture", required=True, choices=TEXT_ARCHITECTURES, help="The new network's kind.")
     add_data_options(p, per_network=False)
     p.add_argument("--output-dir", required=True, metavar="DIR", help="The bundle that receives the new network.")
     p.add_argument("--source", metavar="NAME", help="The bundle's lookup interface to read through (default: its "

@@ -14,8 +14,10 @@ Trains a sequence classifier on the dataset's train split, keeping the epoch wit
 (a validation split is carved from train, 10%, when the dataset has none).
 
 --architecture builds the paper's network (rnn: a GRU, cnn: Kim's CNN, ann: a small Transformer) and trains a
-BPE tokenizer on the train texts unless --tokenizer is given; --model starts from a saved or Hub model and its
-own tokenizer.
+BPE tokenizer on the train texts unless --tokenizer is given; digits builds the image network (the small
+Transformer over an image's pixel tokens, with its image processor) for an image dataset (--dataset digits, an
+image folder or a Hub image dataset, --image-column). --model starts from a saved or Hub model and its own
+tokenizer (or image processor).
 
 Labels: a model that names its classes (its config's id2label) keeps its head, and the dataset's class names
 must be among them (integer labels are its class ids). Otherwise the labels define the classes: names get ids
@@ -29,9 +31,11 @@ EPILOG = """\
 examples:
   hf-ckb finetune --architecture rnn --dataset rotten_tomatoes --output-dir models/rnn
   hf-ckb finetune --architecture cnn --dataset reviews.csv --text-column review --output-dir models/cnn
-  hf-ckb finetune --model prajjwal1/bert-tiny --dataset data/ --output-dir models/bert --learning-rate 5e-5"""
+  hf-ckb finetune --model prajjwal1/bert-tiny --dataset data/ --output-dir models/bert --learning-rate 5e-5
+  hf-ckb finetune --architecture digits --dataset digits --epochs 20 --learning-rate 3e-3 --output-dir models/digits"""
 
-ARCHITECTURES = ("rnn", "cnn", "ann")
+TEXT_ARCHITECTURES = ("rnn", "cnn", "ann")
+ARCHITECTURES = (*TEXT_ARCHITECTURES, "digits")  # digits: the image network (hf_ckb.networks.digits)
 
 
 def add_parser(subparsers):
@@ -65,8 +69,10 @@ def build_network(architecture: str, tokenizer, names: list[str], max_length: in
     """A new network of `architecture` whose config records the class `names` (in id order); its word embeddings
     `embedding_width` wide when given (else the architecture's default)."""
     from ..networks import (ANNConfig, ANNForSequenceClassification, CNNConfig, CNNForSequenceClassification,
-                            RNNConfig, RNNForSequenceClassification)
+                            DigitsConfig, DigitsForImageClassification, RNNConfig, RNNForSequenceClassification)
 
+    if architecture == "digits":  # pixel tokens: the vocabulary is the processor's, not a tokenizer's
+        return DigitsForImageClassification(DigitsConfig(**label_config(names)))
     config_class, model_class = {"rnn": (RNNConfig, RNNForSequenceClassification),
                                  "cnn": (CNNConfig, CNNForSequenceClassification),
                                  "ann": (ANNConfig, ANNForSequenceClassification)}[architecture]
@@ -89,12 +95,16 @@ def _load_labelled(args):
     them; otherwise they define the classes (see the command's description)."""
     from ..data import has_label_names
 
-    if len(args.dataset) > 1 or any(len(v or []) > 1 for v in (args.text_column, args.label_column)):
-        raise CLIError("finetune trains one network: give --dataset, --text-column and --label-column once.")
+    if len(args.dataset) > 1 or any(len(v or []) > 1 for v in (args.text_column, args.label_column,
+                                                                  args.image_column)):
+        raise CLIError("finetune trains one network: give --dataset and each column option once.")
     config = load_config(args.model, "--model") if args.model else None
     named = config is not None and has_label_names(config)
+    images = args.architecture == "digits" or bool(args.model and os.path.isfile(
+        os.path.join(args.model, "preprocessor_config.json")))
     raw = load_data(args.dataset[0], (args.text_column or ["text"])[0], (args.label_column or ["label"])[0],
-                    seed=args.seed, labels=config if named else None)
+                    seed=args.seed, labels=config if named else None,
+                    image_column=(args.image_column or ["image"])[0] if images else None)
     names = raw["train"].features["label"].names
     if len(names) < MIN_CLASSES:
         raise CLIError(f"Dataset {args.dataset[0]!r} has labels of {len(names)} class ({', '.join(names)}): "
@@ -112,7 +122,12 @@ def run(args) -> int:
     raw, named = _load_labelled(args)
     names = raw["train"].features["label"].names
     torch.manual_seed(args.seed)
-    if args.architecture:
+    if args.architecture == "digits":
+        from ..networks import DigitsImageProcessor
+
+        tokenizer = DigitsImageProcessor()
+        model = build_network(args.architecture, tokenizer, names, args.max_length)
+    elif args.architecture:
         if args.tokenizer:
             tokenizer = load_tokenizer(args.tokenizer, "--tokenizer")
         else:

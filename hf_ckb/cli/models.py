@@ -52,8 +52,15 @@ def load_classifier(path: str, option: str = "--model", **kwargs):
 
 
 def load_tokenizer(path: str, option: str, model=None):
-    from transformers import AutoTokenizer
+    """The tokenizer saved with a model, or an image network's image processor (its `preprocessor_config.json`)."""
+    from transformers import AutoImageProcessor, AutoTokenizer
 
+    if os.path.isfile(os.path.join(path, "preprocessor_config.json")):
+        try:
+            return AutoImageProcessor.from_pretrained(path)
+        except (OSError, ValueError) as err:
+            raise CLIError(f"Cannot load the image processor of {option} {path!r}: {str(err).splitlines()[0]}") \
+                from err
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError, TypeError) as err:

@@ -62,11 +62,15 @@ def add_data_options(parser: argparse.ArgumentParser, per_network: bool) -> None
     named = " Give once for every network, or as NAME=SOURCE once per network." if per_network else ""
     parser.add_argument("--dataset", action="append", required=True, metavar="SOURCE",
                         help="'rotten_tomatoes' (built in), a local .csv/.tsv/.json/.jsonl/.parquet file, a folder of "
-                             "such files named by split (train.csv, validation.csv, test.csv), or a Hub dataset id."
+                             "such files named by split (train.csv, validation.csv, test.csv), or a Hub dataset id; "
+                             "for an image network, 'digits' (built in), an image folder (one sub-folder per class) "
+                             "or a Hub image dataset."
                              + named)
     col = " (or NAME=COL per network)" if per_network else ""
     parser.add_argument("--text-column", action="append", metavar="COL", help=f"Text column{col}. (default: text)")
     parser.add_argument("--label-column", action="append", metavar="COL", help=f"Label column{col}. (default: label)")
+    parser.add_argument("--image-column", action="append", metavar="COL",
+                        help=f"Image column of an image network's dataset{col}. (default: image)")
     parser.add_argument("--max-length", type=positive_int, default=64, help="Longest token sequence kept.")
 
 

@@ -1,7 +1,7 @@
 """Data: the built-in Rotten Tomatoes split, part-of-speech corpora, scikit-learn's digits (images), generic text
 dataset loading, tokenization, collators and tokenizers."""
 
-from .digits import load_digits_dataset, preprocess_images
+from .images import load_digits_dataset, preprocess_images
 
 from .loading import (align_labels, has_label_names, has_token_labels, labelled_collator, labelled_predictions,
                       load_text_dataset, pad_and_concat, tokenize_dataset)

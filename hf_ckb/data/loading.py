@@ -32,12 +32,13 @@ def _builder_arguments(source: str) -> tuple[tuple[str, ...], dict[str, Any]]:
 
 
 def _load_builtin(source: str, split: str | None) -> "datasets.DatasetDict":
-    """Loads a dataset built into `hf_ckb` (only `rotten_tomatoes` today)."""
+    """Loads a dataset built into `hf_ckb`: `rotten_tomatoes` (text) or `digits` (scikit-learn's images)."""
     import datasets
 
+    from .images import load_digits_dataset
     from .rotten_tomatoes import load_rotten_tomatoes
 
-    loaded = load_rotten_tomatoes()
+    loaded = load_rotten_tomatoes() if source == "rotten_tomatoes" else load_digits_dataset()
     if split is None:
         return loaded
     if split not in loaded:
@@ -49,7 +50,7 @@ def _load_raw(source: str, split: str | None) -> "datasets.DatasetDict":
     """Loads `source` (built-in name, local file or folder, or Hub id) as a `DatasetDict`, wrapping failures."""
     import datasets
 
-    if source == "rotten_tomatoes":
+    if source in ("rotten_tomatoes", "digits"):
         return _load_builtin(source, split)
     args, kwargs = _builder_arguments(source)
     # `datasets` pings the Hub to count downloads (3 s timeout) even for local data; skip that for local data.
@@ -95,19 +96,27 @@ def _cause(error: BaseException, kind: type) -> BaseException | None:
     return error
 
 
-def _check_schema(ds: "datasets.DatasetDict", source: str, columns: list[str]) -> None:
-    """Raises `ValueError` if a split is empty or lacks one of `columns`."""
+def _check_schema(ds: "datasets.DatasetDict", source: str, columns: list[str], text: bool = True) -> None:
+    """Raises `ValueError` if a split is empty or lacks one of `columns` (the first one text, unless not `text`)."""
+    import datasets
+
+    names = "text_column=/label_column=" if text else "image_column=/label_column="
     for name, split in ds.items():
         for column in columns:
             if column not in split.column_names:
+                images = [c for c, f in split.features.items() if isinstance(f, datasets.Image)]
+                modality = "" if bool(images) != text else (
+                    f" The network reads text, but the dataset holds images (column {images[0]!r})." if text else
+                    " The network reads images, but the dataset holds none (is it a text dataset?).")
                 raise ValueError(
                     f"Column {column!r} is missing from split {name!r} of {source!r}; available columns: "
-                    f"{split.column_names}. Pass the right name as text_column=/label_column=."
+                    f"{split.column_names}.{modality} Pass the right name as {names}."
                 )
         if split.num_rows == 0:
             raise ValueError(f"Split {name!r} of {source!r} has no rows; a dataset needs data in every split.")
         for column in columns:
-            _check_cells(_column(split, column), column, f"split {name!r} of {source!r}", text=column == columns[0])
+            _check_cells(_column(split, column), column, f"split {name!r} of {source!r}",
+                         text=text and column == columns[0])
 
 
 def _column(split: "datasets.Dataset", column: str) -> Any:
@@ -335,17 +344,41 @@ def load_text_dataset(
     if label_column is not None:
         ds = align_labels(_rename(ds, label_column, "label"), labels, source=source)
     ds = _rename(ds, text_column, "text")
-    if validation_split_fraction is not None and "validation" not in ds:
-        if "train" not in ds:
-            raise ValueError(f"Cannot carve a validation split: {source!r} has no 'train' split ({list(ds)}).")
-        if not 0 < validation_split_fraction < 1:
-            raise ValueError(f"validation_split_fraction must be in (0, 1); got {validation_split_fraction}.")
-        minimum = max(2, math.ceil(1 / (1 - validation_split_fraction)))  # both parts get at least one row
-        if len(ds["train"]) < minimum:
-            raise ValueError(f"The 'train' split of {source!r} has {len(ds['train'])} row(s): carving a validation "
-                             f"split needs at least {minimum}. Add rows, or give a validation split.")
-        parts = ds["train"].train_test_split(test_size=validation_split_fraction, seed=seed)
-        ds["train"], ds["validation"] = parts["train"], parts["test"]
+    return carve_validation(ds, validation_split_fraction, seed, source)
+
+
+def load_image_dataset(source: str, image_column: str = "image", label_column: str = "label", labels=None,
+                       validation_split_fraction: float | None = None, seed: int = 0) -> "datasets.DatasetDict":
+    """An image classification dataset as a `DatasetDict` with an `image` (`datasets.Image`) and a `label` column,
+    labelled like [`load_text_dataset`] (see [`align_labels`]). `source`: `digits` (scikit-learn's, built in), a
+    local image folder (`datasets`' imagefolder: one sub-folder per class, or split folders of them), or a Hub
+    dataset id; `image_column`/`label_column` name its columns."""
+    from .images import check_image_column
+
+    ds = _load_raw(source, None)
+    _check_schema(ds, source, [image_column, label_column], text=False)
+    ds = align_labels(_rename(ds, label_column, "label"), labels, source=source)
+    ds = _rename(ds, image_column, "image")
+    for split in ds.values():
+        check_image_column(split, "image")
+    return carve_validation(ds, validation_split_fraction, seed, source)
+
+
+def carve_validation(ds: "datasets.DatasetDict", fraction: float | None, seed: int, source: str):
+    """`ds` with a validation split carved from train (`fraction` of it, shuffled by `seed`) when it has none and
+    `fraction` is given; else `ds` unchanged."""
+    if fraction is None or "validation" in ds:
+        return ds
+    if "train" not in ds:
+        raise ValueError(f"Cannot carve a validation split: {source!r} has no 'train' split ({list(ds)}).")
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_split_fraction must be in (0, 1); got {fraction}.")
+    minimum = max(2, math.ceil(1 / (1 - fraction)))  # both parts get at least one row
+    if len(ds["train"]) < minimum:
+        raise ValueError(f"The 'train' split of {source!r} has {len(ds['train'])} row(s): carving a validation "
+                         f"split needs at least {minimum}. Add rows, or give a validation split.")
+    parts = ds["train"].train_test_split(test_size=fraction, seed=seed)
+    ds["train"], ds["validation"] = parts["train"], parts["test"]
     return ds
 
 
@@ -372,7 +405,7 @@ def tokenize_dataset(
     """
     import datasets
 
-    from .digits import IMAGE_COLUMN, is_image_processor, preprocess_images
+    from .images import IMAGE_COLUMN, is_image_processor, preprocess_images
 
     if is_image_processor(tokenizer):
         return preprocess_images(ds, tokenizer)
@@ -425,7 +458,7 @@ def labelled_collator(tokenizer: "PreTrainedTokenizerBase", dataset: Any = None)
     """
     from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding, DefaultDataCollator
 
-    from .digits import is_image_processor
+    from .images import is_image_processor
 
     if is_image_processor(tokenizer):  # images give sequences of one length: stacked, nothing to pad
         return DefaultDataCollator()

@@ -168,7 +168,8 @@ def ckb_shape(ckb_config: dict) -> dict:
 # ----------------------------------------------------------------------------------------------------- cards
 def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hosts: dict[str, dict] | None = None,
                 results: dict | None = None, exported: dict[str, dict] | None = None, repo_id: str | None = None,
-                license: str | None = None, inspection: dict | None = None) -> ModelCard:
+                license: str | None = None, inspection: dict | None = None,
+                image_networks: set[str] | frozenset = frozenset()) -> ModelCard:
     """
     The card of a CKB bundle (or of a CKB alone, with no interfaces).
 
@@ -181,6 +182,7 @@ def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hos
         repo_id: the Hub repo id, used in the loading snippet and as the model name.
         license: an optional license id for the metadata.
         inspection: the bundle's knowledge-accounting report (`inspect/inspect.json`, `hf_ckb.knowledge.inspect`).
+        image_networks: the networks whose input is images (their host has an image processor); the others read text.
     """
     interfaces, hosts, results, exported = interfaces or {}, hosts or {}, results or {}, exported or {}
     networks, figures, evals, base_models, datasets = [], [], [], [], []
@@ -193,7 +195,8 @@ def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hos
                          or NOT_RECORDED, "architecture": _architecture(host), "dataset": dataset or NOT_RECORDED,
                          "level": iface.get("level") or NOT_RECORDED, "target_module": iface.get("target_module"),
                          "function_kind": iface.get("function_kind") or NOT_RECORDED,
-                         "design": iface.get("design") or "paper"})
+                         "design": iface.get("design") or "paper",
+                         "input": "images" if name in image_networks else "text"})
         if is_hub_id(host_id) and host_id not in base_models:
             base_models.append(host_id)
         if _is_dataset_id(dataset) and dataset not in datasets:
@@ -309,7 +312,8 @@ def bundle_card_from_folder(directory: str, repo_id: str | None = None, license:
                        _sub_configs(directory, "hosts", "config.json"),
                        _read_json(os.path.join(directory, "results.json")) or {},
                        _sub_configs(directory, "exported", "config.json"), repo_id=repo_id, license=license,
-                       inspection=_read_json(os.path.join(directory, INSPECT, "inspect.json")))
+                       inspection=_read_json(os.path.join(directory, INSPECT, "inspect.json")),
+                       image_networks=set(_sub_configs(directory, "hosts", "preprocessor_config.json")))
 
 
 def exported_card_from_bundle(directory: str, name: str, bundle_repo_id: str | None = None,
