@@ -32,12 +32,13 @@ from .interface import INTERFACE_CONFIG_NAME, InterfaceConfig
 from .interface.hub_io import ensure_branch as _ensure_branch
 from .interface.hub_io import interface_folder, is_repo_id, upload_folder_to_hub  # noqa: F401  (re-exported)
 from .layout import INSPECT, RESULTS_NAME, SUBFOLDERS, bundle_names, check_layout
+from .lineage import LINEAGE_NAME
 from .model_cards import CARD_NAME, exported_card_from_bundle, write_bundle_cards, write_card
 
 BUNDLE_FOLDERS = (*SUBFOLDERS, INSPECT)  # pushed, and mirrored (files the bundle no longer has are deleted)
 _CKB_FILE_RE = re.compile(r"^(config\.json|model(-\d+-of-\d+)?\.safetensors(\.index\.json)?|(configuration|modeling)"
                           r"_ckb\.py)$")
-_ROOT_FILES = (RESULTS_NAME, CARD_NAME)
+_ROOT_FILES = (RESULTS_NAME, LINEAGE_NAME, CARD_NAME)
 
 
 # ----------------------------------------------------------------------------------------------------- pushing
@@ -70,7 +71,7 @@ def push_bundle(directory: str, repo_id: str, *, revision: str | None = None, pr
     folders = [f"{sub}/**" for sub in BUNDLE_FOLDERS]
     return api.upload_folder(folder_path=directory, repo_id=repo_id, revision=revision, commit_message=message,
                              allow_patterns=ckb_files + list(_ROOT_FILES) + folders,
-                             delete_patterns=folders + [RESULTS_NAME])
+                             delete_patterns=folders + [RESULTS_NAME, LINEAGE_NAME])
 
 
 def _record_ckb_revision(api: HfApi, directory: str, repo_id: str, fingerprint: str, sha: str) -> None:

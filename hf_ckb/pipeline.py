@@ -12,12 +12,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from transformers import Trainer
 
-from .bundle import Bundle
+from .bundle import Bundle, update_results
 from .ckb import CKBConfig, CKBModel
 from .data.loading import labelled_collator, labelled_predictions, pad_and_concat
 from .interface import InterfaceConfig, InterfaceModel
 from .interface.standalone import standalone_network
 from .layout import checkpoints_dir, is_bundle
+from .lineage import append_step, changed_rows, ckb_snapshot
 from .training import CKBTrainer, CKBTrainingModule, ckb_training_args, evaluate_network, prepare_export
 from .training.arguments import run_arguments, run_cadence
 from .training.trainer import accuracy
@@ -55,9 +56,13 @@ def import_networks(hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: 
             for name, host in hosts.items()}
     module = CKBTrainingModule(ckb, nets, "import", loss=loss)
     cache = {} if teacher_cache_bytes is None else {"teacher_cache_bytes": teacher_cache_bytes}
+    before, fingerprint = ckb_snapshot(ckb), ckb.fingerprint()
     _train(module, tokenizers, train_sets, eval_sets, checkpoints_dir(output_dir, "import"), "import", steps,
            learning_rate, batch_size, eval_steps, seed, resume, **cache)
     Bundle(ckb, interfaces=dict(module.networks), tokenizers=tokenizers).save_pretrained(output_dir)
+    append_step(output_dir, {"networks": sorted(hosts), "method": "joint", "ckb_before": fingerprint,
+                             "ckb_after": ckb.fingerprint(), "changed_rows": changed_rows(before, ckb)})
+    update_results(output_dir, {})  # the card, now with the step
     return module
 
 

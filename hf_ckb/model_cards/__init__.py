@@ -169,7 +169,7 @@ def ckb_shape(ckb_config: dict) -> dict:
 def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hosts: dict[str, dict] | None = None,
                 results: dict | None = None, exported: dict[str, dict] | None = None, repo_id: str | None = None,
                 license: str | None = None, inspection: dict | None = None,
-                image_networks: set[str] | frozenset = frozenset()) -> ModelCard:
+                image_networks: set[str] | frozenset = frozenset(), lineage: list[dict] | None = None) -> ModelCard:
     """
     The card of a CKB bundle (or of a CKB alone, with no interfaces).
 
@@ -183,6 +183,7 @@ def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hos
         license: an optional license id for the metadata.
         inspection: the bundle's knowledge-accounting report (`inspect/inspect.json`, `hf_ckb.knowledge.inspect`).
         image_networks: the networks whose input is images (their host has an image processor); the others read text.
+        lineage: the bundle's import steps (`lineage.json`, `hf_ckb.lineage`).
     """
     interfaces, hosts, results, exported = interfaces or {}, hosts or {}, results or {}, exported or {}
     networks, figures, evals, base_models, datasets = [], [], [], [], []
@@ -233,7 +234,9 @@ def bundle_card(ckb_config: dict, interfaces: dict[str, dict] | None = None, hos
         ckb=ckb_shape(ckb_config), networks=networks, figures=figures, exported=exported_rows,
         recipe=_recipe(results), repo_id=repo_id or "path/to/bundle",
         figures_split=f" (figures on the {split} split)" if split else "",
-        inspection=inspection_summary(inspection, ckb_config.get("fingerprint")))
+        inspection=inspection_summary(inspection, ckb_config.get("fingerprint")),
+        lineage=[{**step, "networks": ", ".join(step["networks"]),
+                  "rows": f"{step['changed_rows']['low']} / {step['changed_rows']['high']}"} for step in lineage or []])
 
 
 def inspection_summary(report: dict | None, fingerprint: str | None) -> dict | None:
@@ -313,7 +316,8 @@ def bundle_card_from_folder(directory: str, repo_id: str | None = None, license:
                        _read_json(os.path.join(directory, "results.json")) or {},
                        _sub_configs(directory, "exported", "config.json"), repo_id=repo_id, license=license,
                        inspection=_read_json(os.path.join(directory, INSPECT, "inspect.json")),
-                       image_networks=set(_sub_configs(directory, "hosts", "preprocessor_config.json")))
+                       image_networks=set(_sub_configs(directory, "hosts", "preprocessor_config.json")),
+                       lineage=_read_json(os.path.join(directory, "lineage.json")))
 
 
 def exported_card_from_bundle(directory: str, name: str, bundle_repo_id: str | None = None,
