@@ -85,12 +85,17 @@ def _earlier_networks(bundle: Bundle, hosts: dict, replace: bool) -> dict[str, I
     return {name: net for name, net in bundle.interfaces.items() if name not in hosts}
 
 
-def _configs(bundle: Bundle, hosts: dict, given: dict | None) -> dict[str, InterfaceConfig]:
-    """Each new network's interface config: the one given, else one of the design the bundle's interfaces share."""
+def bundle_design(bundle: Bundle) -> str:
+    """The interface design the bundle's interfaces share ('paper' for a bundle without interfaces)."""
     designs = {c.design for net in bundle.interfaces.values() for c in net.interface_configs.values()}
     if len(designs) > 1:
         raise ValueError(f"The bundle mixes interface designs {sorted(designs)}: give every new network's config.")
-    design = designs.pop() if designs else "paper"
+    return designs.pop() if designs else "paper"
+
+
+def _configs(bundle: Bundle, hosts: dict, given: dict | None) -> dict[str, InterfaceConfig]:
+    """Each new network's interface config: the one given, else one of the design the bundle's interfaces share."""
+    design = bundle_design(bundle)
     configs = {name: (given or {}).get(name) or InterfaceConfig(design=design) for name in hosts}
     other = {name: c.design for name, c in configs.items() if c.design != design and bundle.interfaces}
     if other:
@@ -133,4 +138,4 @@ def _write(grown: Bundle, source_dir: str | None, output_dir: str, history: list
     grown.path = output_dir
 
 
-__all__ = ["import_into", "remeasure"]
+__all__ = ["bundle_design", "import_into", "remeasure"]

@@ -124,3 +124,28 @@ def test_an_interrupted_import_into_the_same_folder_leaves_the_previous_bundle(s
     grown = Bundle.from_pretrained(kb)
     assert set(grown.interfaces) == {"rnn", "cnn"} and [s["method"] for s in read_lineage(kb)] == ["joint", "naive"]
     assert os.path.isdir(os.path.join(kb, "checkpoints", "import-cnn"))
+
+
+def test_cli_grows_a_bundle_and_refuses_a_name_it_has(setup, tmp_path, capsys):
+    from hf_ckb.cli import main
+
+    kb, tokenizer, data, small = setup
+    model = str(tmp_path / "cnn")
+    cnn(small).save_pretrained(model)
+    tokenizer.save_pretrained(model)
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("text,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(SENTENCES)))
+    out = str(tmp_path / "kb2")
+    argv = ["import", "--bundle", kb, "--network", f"cnn={model}", "--dataset", str(reviews), "--output-dir", out,
+            "--steps", "4", "--eval-steps", "2", "--max-length", "10"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "earlier (not re-measured)" in printed and "Step 2 (regularised)" in printed
+    grown = Bundle.from_pretrained(out)
+    assert set(grown.interfaces) == {"rnn", "cnn"}
+    assert grown.interfaces["cnn"].interface_configs["default"].design == "memory"  # the bundle's design
+    assert [s["networks"] for s in read_lineage(out)] == [["rnn"], ["cnn"]]
+    assert main(["import", "--bundle", out, "--network", f"cnn={model}", "--dataset", str(reviews), "--output-dir",
+                 out, "--steps", "2", "--eval-steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds ['cnn']" in err and "--replace" in err

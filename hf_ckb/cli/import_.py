@@ -29,7 +29,8 @@ examples:
   hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --output-dir kb-memory
   hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --function embeddings \\
       --output-dir kb-words   # the store holds the RNN's word embeddings
-  hf-ckb import --ckb kb --network ann=models/ann --dataset rotten_tomatoes --output-dir kb2   # start from kb's CKB"""
+  hf-ckb import --ckb kb --network ann=models/ann --dataset rotten_tomatoes --output-dir kb2   # start from kb's CKB
+  hf-ckb import --bundle kb --network cnn=models/cnn --dataset reviews.csv --output-dir kb2  # grow kb: keep its networks"""
 
 
 def add_parser(subparsers):
@@ -39,8 +40,21 @@ def add_parser(subparsers):
     add_data_options(p, per_network=True)
     p.add_argument("--output-dir", required=True, metavar="DIR",
                    help="The bundle to write (a new folder, or a bundle to add these networks to).")
-    p.add_argument("--ckb", metavar="BUNDLE", help="Start from the CKB of this bundle instead of a new one; the size "
-                                                   "options are ignored.")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--ckb", metavar="BUNDLE", help="Start from the CKB of this bundle instead of a new one; the "
+                                                       "size options are ignored, and its interfaces become stale.")
+    start.add_argument("--bundle", metavar="BUNDLE",
+                       help="Grow this bundle: import the networks into its CKB and keep its networks usable, "
+                            "without their teachers (--method); the lineage records the step. --output-dir may be "
+                            "the bundle itself (replaced as a whole once the new one is complete).")
+    grow = p.add_argument_group("growing a bundle (--bundle)")
+    grow.add_argument("--method", choices=("naive", "regularised"), default="regularised",
+                      help="naive: train the CKB on the new networks only (earlier ones drift); regularised: also "
+                           "hold every earlier network's CKB-backed outputs where they were, on the new data read by "
+                           "its own tokenizer.")
+    grow.add_argument("--anchor-weight", type=float, default=100.0,
+                      help="Weight of the earlier networks' outputs against the import (regularised).")
+    grow.add_argument("--replace", action="store_true", help="Import a network again under a name the bundle has.")
     ckb = p.add_argument_group("size of a new CKB (defaults: the paper's small setting)")
     ckb.add_argument("--num-low-level", type=positive_int, default=10, help="K, the low-level matrices.")
     ckb.add_argument("--low-level-size", type=positive_int, default=30, help="Rows of each low-level matrix.")
@@ -48,8 +62,9 @@ def add_parser(subparsers):
     ckb.add_argument("--ckb-hidden-size", type=positive_int, default=256, help="Width d of every row.")
     ckb.add_argument("--interface-heads", type=positive_int, default=4,
                      help="Attention heads of each interface; must divide the CKB width.")
-    ckb.add_argument("--design", choices=DESIGNS, default="paper",
-                     help="The interface block: 'paper' (the paper's reading: own key/value projections of the CKB, "
+    ckb.add_argument("--design", choices=DESIGNS, default=None,
+                     help="The interface block (default: 'paper'; with --bundle, the bundle's): 'paper' (the paper's "
+                          "reading: own key/value projections of the CKB, "
                           "a residual, attention over input rows) or 'memory' (keys and values are the CKB rows, no "
                           "private path: the output comes only from what is read; benchmarks/knowledge) or "
                           "'sparse' (a store read --top-k slots at a time through product keys; needs "
@@ -83,7 +98,6 @@ def _function_target(function: str, host, name: str) -> dict:
 def run(args) -> int:
     from ..bundle import update_results
     from ..data import labelled_collator
-    from ..interface import InterfaceConfig
     from ..layout import checkpoints_dir
     from ..pipeline import import_networks
     from ..training import evaluate_network
@@ -97,6 +111,8 @@ def run(args) -> int:
     hosts = {name: model for name, (model, _) in loaded.items()}
     tokenizers = {name: tok for name, (_, tok) in loaded.items()}
     data = load_network_data(args, specs, tokenizers, configs={n: m.config for n, m in hosts.items()})
+    if args.bundle:
+        return _grow(args, hosts, tokenizers, data, specs)
     ckb = load_ckb(args.ckb) if args.ckb else _new_ckb(args)
     if args.design == "sparse":
         from ..interface.product_keys import check_store
@@ -109,8 +125,7 @@ def run(args) -> int:
     if ckb.config.hidden_size % args.interface_heads:
         raise CLIError(f"--interface-heads {args.interface_heads} must divide the CKB width "
                        f"{ckb.config.hidden_size}.")
-    configs = {n: InterfaceConfig(num_heads=args.interface_heads, dataset=specs[n][0], design=args.design,
-                                  top_k=args.top_k, **_function_target(args.function, hosts[n], n)) for n in names}
+    configs = _interface_configs(args, hosts, specs, args.design or "paper")
     splits = {n: "test" if "test" in data[n] else "validation" for n in names}
     # scored before the import, which attaches the interfaces to these very modules
     host_accuracy = {n: model_accuracy(hosts[n], tokenizers[n], data[n][splits[n]]) for n in names}
@@ -136,6 +151,75 @@ def run(args) -> int:
     print(f"\nSaved the bundle to {args.output_dir}/: the CKB, interfaces/ and hosts/ "
           f"{{{','.join(names)}}}, results.json, README.md")
     return 0
+
+
+def _interface_configs(args, hosts: dict, specs: dict, design: str) -> dict:
+    from ..interface import InterfaceConfig
+
+    return {n: InterfaceConfig(num_heads=args.interface_heads, dataset=specs[n][0], design=design, top_k=args.top_k,
+                               **_function_target(args.function, host, n)) for n, host in hosts.items()}
+
+
+def _grow(args, hosts: dict, tokenizers: dict, data: dict, specs: dict) -> int:
+    """`--bundle`: import `hosts` into the bundle's CKB with `hf_ckb.continual.import_into`, keeping its networks.
+    Each earlier network is held on the first new network's data read by its own tokenizer (regularised), and
+    re-measured on the dataset the bundle records for it, when that loads here."""
+    from ..continual import bundle_design, import_into
+    from ..data.images import is_image_processor
+    from .models import load_bundle
+
+    bundle = load_bundle(args.bundle)
+    names = list(hosts)
+    earlier = [n for n in bundle.interfaces if n not in hosts]
+    first = names[0]
+    anchors, checks = {}, {}
+    for name in earlier:
+        tokenizer = bundle.tokenizers.get(name)
+        if tokenizer is None or is_image_processor(tokenizer) != is_image_processor(tokenizers[first]):
+            if args.method == "regularised":
+                raise CLIError(f"--method regularised holds earlier network {name!r} on {first!r}'s data, which "
+                               f"it cannot read (another modality or no tokenizer); use --method naive.")
+            continue
+        anchors[name] = load_network_data(args, {name: specs[first]}, {name: tokenizer})[name]["train"]
+        recorded = (bundle.results.get("datasets") or {}).get(name)
+        if recorded:
+            try:
+                checks[name] = load_network_data(args, {name: (recorded, "text", "label", "image")}, {name: tokenizer},
+                                                 configs={name: bundle.interfaces[name].base_model.config})[name]
+            except CLIError:  # a dataset of another machine: the network is not re-measured, and the table says so
+                pass
+    try:
+        design = args.design or bundle_design(bundle)
+        module = import_into(bundle, hosts, tokenizers, {n: data[n]["train"] for n in names},
+                             {n: data[n]["validation"] for n in names}, args.output_dir, method=args.method,
+                             anchor_sets=anchors, anchor_eval_sets={n: d["validation"] for n, d in checks.items()},
+                             anchor_weight=args.anchor_weight, replace=args.replace,
+                             interface_configs=_interface_configs(args, hosts, specs, design), steps=args.steps,
+                             learning_rate=args.learning_rate, batch_size=args.batch_size, loss=args.loss,
+                             eval_steps=min(args.eval_steps, args.steps), seed=args.seed)
+    except ValueError as err:
+        raise CLIError(str(err).replace("replace=True", "--replace").replace("method='naive'", "--method naive")) \
+            from err
+    from ..lineage import read_lineage
+
+    step = read_lineage(args.output_dir)[-1]
+    rows = [[n, "new", m.get("accuracy"), m["cosine"]] for n, m in _validation(module, names, data, tokenizers)]
+    rows += [[n, "earlier", *(step["earlier"][n].get(k) for k in ("accuracy", "cosine"))] if n in step["earlier"]
+             else [n, "earlier (not re-measured)", None, None] for n in earlier]
+    print("\n" + table(["network", "", "CKB-backed acc (validation)", "fidelity cosine"], rows))
+    print(f"\nStep {step['step']} ({args.method}): CKB {step['ckb_before']} -> {step['ckb_after']}, rows changed "
+          f"{step['changed_rows']['low']} low / {step['changed_rows']['high']} high. Saved the bundle to "
+          f"{args.output_dir}/.")
+    return 0
+
+
+def _validation(module, names: list[str], data: dict, tokenizers: dict):
+    from ..data import labelled_collator
+    from ..training import evaluate_network
+
+    for name in names:
+        dataset = data[name]["validation"]
+        yield name, evaluate_network(module, name, dataset, labelled_collator(tokenizers[name], dataset), 128)
 
 
 def _new_ckb(args):
