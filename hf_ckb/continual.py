@@ -6,7 +6,8 @@
 The earlier networks keep their interfaces; only the CKB and the new interfaces train. `method="naive"` just trains
 the CKB on the new networks (the baseline that forgets); `"regularised"` also holds every earlier network's
 CKB-backed logits where they were, on inputs of that network (`anchor_sets`: e.g. the new data read by its own
-tokenizer), see `hf_ckb.training.continual`. Every earlier interface is re-stamped with the new CKB's fingerprint
+tokenizer), see `hf_ckb.training.continual`; `"routing"` lets only the `route_fraction` of each level's rows that the
+new networks need most and the earlier ones use least learn (`hf_ckb.training.routing`); `"combined"` does both. Every earlier interface is re-stamped with the new CKB's fingerprint
 after its figures are re-measured (fidelity to its host and CKB-backed accuracy on `anchor_eval_sets`), and the step
 is appended to the bundle's lineage (`hf_ckb.lineage`).
 
@@ -27,12 +28,14 @@ from .interface import InterfaceConfig, InterfaceModel
 from .layout import CHECKPOINTS, checkpoints_dir
 from .lineage import append_step, changed_rows, ckb_snapshot, read_lineage
 from .training.continual import METHODS, ContinualTrainingModule
+from .training.routing import RowRouting, route
 from .utils import atomic_directory
 
 
 def import_into(bundle, hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: dict, output_dir: str, *,
                 method: str = "regularised", anchor_sets: dict | None = None, anchor_eval_sets: dict | None = None,
-                anchor_weight: float = 100.0, replace: bool = False, interface_configs: dict | None = None,
+                anchor_weight: float = 100.0, route_fraction: float = 0.25, replace: bool = False,
+                interface_configs: dict | None = None,
                 steps: int = 600, learning_rate: float = 1e-3, batch_size: int = 32, loss: str = "nmse",
                 eval_steps: int = 200, seed: int = 0) -> ContinualTrainingModule:
     """Imports `hosts` (name -> model, with `tokenizers`, unlabelled `train_sets` and labelled `eval_sets` per name,
@@ -47,28 +50,40 @@ def import_into(bundle, hosts: dict, tokenizers: dict, train_sets: dict, eval_se
     source = bundle if isinstance(bundle, Bundle) else Bundle.from_pretrained(bundle)
     earlier = _earlier_networks(source, hosts, replace)
     anchor_sets = anchor_sets or {}
-    if method == "regularised":
+    regularised, routed = method in ("regularised", "combined"), method in ("routing", "combined")
+    if regularised:
         missing = sorted(set(earlier) - set(anchor_sets))
         if missing:
-            raise ValueError(f"The regularised method needs inputs of every earlier network; none for {missing} "
+            raise ValueError(f"The {method} method needs inputs of every earlier network; none for {missing} "
                              "(anchor_sets). Give them, or use method='naive'.")
     torch.manual_seed(seed)
     configs = _configs(source, hosts, interface_configs)
     nets = {name: InterfaceModel(host.eval(), source.ckb, configs[name]) for name, host in hosts.items()}
-    anchors = earlier if method == "regularised" else {}
+    anchors = earlier if regularised else {}
     module = ContinualTrainingModule(source.ckb, nets, anchors, anchor_weight if anchors else 0.0, loss)
     before, fingerprint, start = ckb_snapshot(source.ckb), source.ckb.fingerprint(), time.time()
+    routing = None
+    if routed:  # only the rows the new networks need and the earlier ones use least learn
+        masks = route(module, train_sets, earlier, anchor_sets, {**source.tokenizers, **tokenizers}, route_fraction,
+                      batch_size=batch_size)
+        routing = RowRouting(source.ckb, masks)
     history = read_lineage(source.path) if source.path else []
     from .pipeline import _train
 
     run = checkpoints_dir(output_dir, "import-" + "+".join(hosts))
-    _train(module, {**{n: source.tokenizers.get(n) for n in anchors}, **tokenizers},
-           {**{n: anchor_sets[n] for n in anchors}, **train_sets}, eval_sets, run, "import", steps, learning_rate,
-           batch_size, eval_steps, seed, False)
+    try:
+        _train(module, {**{n: source.tokenizers.get(n) for n in anchors}, **tokenizers},
+               {**{n: anchor_sets[n] for n in anchors}, **train_sets}, eval_sets, run, "import", steps, learning_rate,
+               batch_size, eval_steps, seed, False)
+    finally:
+        if routing is not None:
+            routing.close()
     entry = {"networks": sorted(hosts), "method": method, "ckb_before": fingerprint,
              "ckb_after": source.ckb.fingerprint(), "changed_rows": changed_rows(before, source.ckb),
              "seconds": round(time.time() - start, 1),
              "earlier": remeasure(module, earlier, source.tokenizers, anchor_eval_sets or {})}
+    if routing is not None:
+        entry["routed_rows"] = {level: int(mask.sum()) for level, mask in routing.masks.items()}
     results = dict(source.results)  # the earlier networks' figures, with those re-measured on the grown CKB
     results["interfaces"] = {**results.get("interfaces", {}), **entry["earlier"]}
     grown = Bundle(source.ckb, {**earlier, **nets}, dict(source.exported), {**source.tokenizers, **tokenizers},

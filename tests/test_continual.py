@@ -149,3 +149,29 @@ def test_cli_grows_a_bundle_and_refuses_a_name_it_has(setup, tmp_path, capsys):
                  out, "--steps", "2", "--eval-steps", "2"]) == 2
     err = capsys.readouterr().err
     assert "already holds ['cnn']" in err and "--replace" in err
+
+
+@pytest.mark.parametrize("method", ["routing", "combined"])
+def test_routing_updates_only_the_selected_rows(setup, tmp_path, method):
+    first = Bundle.from_pretrained(setup[0]).ckb
+    out = str(tmp_path / method)
+    later(setup, out, method, route_fraction=0.25)
+    step = read_lineage(out)[-1]
+    grown = Bundle.from_pretrained(out).ckb
+    K, n_l = first.low_level.shape[:2]
+    assert step["routed_rows"] == {"low": round(0.25 * K * n_l), "high": round(0.25 * first.high_level.shape[0])}
+    assert 0 < step["changed_rows"]["low"] <= step["routed_rows"]["low"]
+    assert step["changed_rows"]["high"] <= step["routed_rows"]["high"]
+    changed = (grown.low_level != first.low_level).any(-1).sum()
+    assert int(changed) == step["changed_rows"]["low"]  # every other row is bit for bit as it was
+
+
+def test_routing_prefers_rows_the_new_network_needs_and_the_earlier_ones_use_least():
+    from hf_ckb.training.routing import select_rows
+
+    need = {"low": torch.tensor([[1.0, 4.0, 4.0, 1.0]]), "high": torch.tensor([2.0, 1.0])}
+    use = {"low": torch.tensor([[1.0, 1.0, 8.0, 1.0]]), "high": torch.tensor([1.0, 1.0])}
+    masks = select_rows(need, use, 0.25)
+    assert masks["low"].tolist() == [[False, True, False, False]] and masks["high"].tolist() == [True, False]
+    with pytest.raises(ValueError, match="fraction"):
+        select_rows(need, None, 0.0)

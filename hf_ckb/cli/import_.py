@@ -48,10 +48,12 @@ def add_parser(subparsers):
                             "without their teachers (--method); the lineage records the step. --output-dir may be "
                             "the bundle itself (replaced as a whole once the new one is complete).")
     grow = p.add_argument_group("growing a bundle (--bundle)")
-    grow.add_argument("--method", choices=("naive", "regularised"), default="regularised",
+    grow.add_argument("--method", choices=("naive", "regularised", "routing", "combined"), default="regularised",
                       help="naive: train the CKB on the new networks only (earlier ones drift); regularised: also "
                            "hold every earlier network's CKB-backed outputs where they were, on the new data read by "
-                           "its own tokenizer.")
+                           "its own tokenizer; routing: update only the --route-fraction of CKB rows the new networks "
+                           "need most and the earlier ones use least; combined: routing and regularised.")
+    grow.add_argument("--route-fraction", type=float, default=0.25, help="Rows of each level a routed import updates.")
     grow.add_argument("--anchor-weight", type=float, default=100.0,
                       help="Weight of the earlier networks' outputs against the import (regularised).")
     grow.add_argument("--replace", action="store_true", help="Import a network again under a name the bundle has.")
@@ -176,8 +178,8 @@ def _grow(args, hosts: dict, tokenizers: dict, data: dict, specs: dict) -> int:
     for name in earlier:
         tokenizer = bundle.tokenizers.get(name)
         if tokenizer is None or is_image_processor(tokenizer) != is_image_processor(tokenizers[first]):
-            if args.method == "regularised":
-                raise CLIError(f"--method regularised holds earlier network {name!r} on {first!r}'s data, which "
+            if args.method in ("regularised", "combined"):
+                raise CLIError(f"--method {args.method} holds earlier network {name!r} on {first!r}'s data, which "
                                f"it cannot read (another modality or no tokenizer); use --method naive.")
             continue
         anchors[name] = load_network_data(args, {name: specs[first]}, {name: tokenizer})[name]["train"]
@@ -193,7 +195,8 @@ def _grow(args, hosts: dict, tokenizers: dict, data: dict, specs: dict) -> int:
         module = import_into(bundle, hosts, tokenizers, {n: data[n]["train"] for n in names},
                              {n: data[n]["validation"] for n in names}, args.output_dir, method=args.method,
                              anchor_sets=anchors, anchor_eval_sets={n: d["validation"] for n, d in checks.items()},
-                             anchor_weight=args.anchor_weight, replace=args.replace,
+                             anchor_weight=args.anchor_weight, route_fraction=args.route_fraction,
+                             replace=args.replace,
                              interface_configs=_interface_configs(args, hosts, specs, design), steps=args.steps,
                              learning_rate=args.learning_rate, batch_size=args.batch_size, loss=args.loss,
                              eval_steps=min(args.eval_steps, args.steps), seed=args.seed)

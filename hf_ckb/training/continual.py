@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ..interface import InterfaceModel
 from .modules import CKBTrainingModule
 
-METHODS = ("naive", "regularised")
+METHODS = ("naive", "regularised", "routing", "combined")  # combined: routing and regularised
 
 
 class ContinualTrainingModule(CKBTrainingModule):
