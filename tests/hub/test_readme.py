@@ -89,5 +89,6 @@ def test_every_readme_example_runs(hub_env, tmp_path):
     # what the examples left: a pulled bundle, a new bundle with an exported network, a saved interface
     for path in ("rt-ckb/config.json", "kb/exported/rnn/config.json", "my-kb/exported/rnn/config.json",
                  "my-interface/interface_config.json", "models/cnn/config.json", "kb-ann/exported/ann/config.json",
+                 "kb-words2/lineage.json", "models/digits/preprocessor_config.json",
                  "ckb-quickstart/inspect/knockout.png", "kb-images/inspect/inspect.json"):
         assert (tmp_path / path).is_file(), path
