@@ -122,7 +122,10 @@ def test_parallel_workers_build_each_run_once(tmp_path, capfd):
     building rather than build it too, and the final pass writes the results."""
     results = main(["--tables", "t4", "b5", "--scale", "tiny", "--jobs", "2", "--work-dir", str(tmp_path / "work"),
                     "--results-dir", str(tmp_path / "results")])
-    built = [line for line in capfd.readouterr().out.splitlines() if line.startswith("=== ")]
+    out = capfd.readouterr().out.splitlines()
+    built = [line for line in out if line.startswith("=== ")]
     assert built and len(built) == len(set(built)), built
+    titles = [line for line in out if line.startswith("##### ")]
+    assert titles[0] != titles[1], titles  # each worker starts at another table (not both at the first)
     assert "=== teachers/rnn-s0" in built and "=== teachers/ann-s0" in built
     assert list(results) == ["t4", "b5"] and (tmp_path / "results" / "tiny.md").is_file()

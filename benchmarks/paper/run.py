@@ -59,7 +59,9 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tables = list(ORDER) if "all" in args.tables else [t for t in ORDER if t in args.tables]
+    # in the order given: the workers of --jobs each start at another table (sorting them would line them up again,
+    # each waiting for the artifact the other is building); the results file orders the tables itself
+    tables = list(ORDER) if "all" in args.tables else list(dict.fromkeys(args.tables))
     work_dir = args.work_dir or os.path.join("paper-runs", args.scale)
     if args.jobs > 1:
         build_in_parallel(args, tables, work_dir)
