@@ -7,9 +7,10 @@ The earlier networks keep their interfaces; only the CKB and the new interfaces 
 the CKB on the new networks (the baseline that forgets); `"regularised"` also holds every earlier network's
 CKB-backed logits where they were, on inputs of that network (`anchor_sets`: e.g. the new data read by its own
 tokenizer), see `hf_ckb.training.continual`; `"routing"` lets only the `route_fraction` of each level's rows that the
-new networks need most and the earlier ones use least learn (`hf_ckb.training.routing`); `"combined"` does both. Every earlier interface is re-stamped with the new CKB's fingerprint
-after its figures are re-measured (fidelity to its host and CKB-backed accuracy on `anchor_eval_sets`), and the step
-is appended to the bundle's lineage (`hf_ckb.lineage`).
+new networks need most and the earlier ones use least learn (`hf_ckb.training.routing`); `"combined"` does both.
+Every earlier interface is re-stamped with the new CKB's fingerprint after its figures are re-measured (fidelity to
+its host and CKB-backed accuracy on `anchor_eval_sets`), and the step is appended to the bundle's lineage
+(`hf_ckb.lineage`).
 
 Writing into the bundle's own folder is atomic as a whole: the folder holds the previous bundle until the new one is
 complete (an interrupted import leaves it as it was).
@@ -35,9 +36,9 @@ from .utils import atomic_directory
 def import_into(bundle, hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: dict, output_dir: str, *,
                 method: str = "regularised", anchor_sets: dict | None = None, anchor_eval_sets: dict | None = None,
                 anchor_weight: float = 100.0, route_fraction: float = 0.25, replace: bool = False,
-                interface_configs: dict | None = None,
-                steps: int = 600, learning_rate: float = 1e-3, batch_size: int = 32, loss: str = "nmse",
-                eval_steps: int = 200, seed: int = 0) -> ContinualTrainingModule:
+                interface_configs: dict | None = None, steps: int = 600, learning_rate: float = 1e-3,
+                batch_size: int = 32, loss: str = "nmse", eval_steps: int = 200, seed: int = 0
+                ) -> ContinualTrainingModule:
     """Imports `hosts` (name -> model, with `tokenizers`, unlabelled `train_sets` and labelled `eval_sets` per name,
     as `import_networks` takes them) into `bundle` (a `Bundle` or a bundle folder) and writes the grown bundle to
     `output_dir` (it may be the bundle's own folder). See the module docstring for `method`, `anchor_sets` (inputs

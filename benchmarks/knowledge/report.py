@@ -175,9 +175,10 @@ def _image_lines(designs: list[dict]) -> list[str]:
                              "yes" if a["uses_ckb"] else "no", f"{a['ckb_share']:.3f}",
                              f"{overlap:.3f}" if arm == "joint" and overlap is not None else "–"])
     return _section_lines("Images and text in one CKB: the digits network (scikit-learn's 8x8 digits, its own test "
-                          "split of 359 images) and the RNN, alone and jointly imported (seed 0)", ["design", "network", "import", "teacher", "CKB-backed", "CKB zeroed",
-                                       "CKB random", "majority", "exported", "uses the CKB", "CKB share of reads",
-                                       "overlap (digits & RNN)"], rows)
+                          "split of 359 images) and the RNN, alone and jointly imported (seed 0)",
+                          ["design", "network", "import", "teacher", "CKB-backed", "CKB zeroed", "CKB random",
+                           "majority", "exported", "uses the CKB", "CKB share of reads", "overlap (digits & RNN)"],
+                          rows)
 
 
 def _lookup_lines(designs: list[dict]) -> list[str]:

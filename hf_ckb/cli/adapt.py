@@ -89,6 +89,3 @@ def run(args) -> int:
                        [[name, len(train), split, backed, alone]]))
     print(f"\nSaved {name} (interface, host, exported network) to the bundle {os.path.join(args.output_dir, '')}")
     return 0
-
-
-

@@ -99,10 +99,8 @@ def _function_target(function: str, host, name: str) -> dict:
 
 def run(args) -> int:
     from ..bundle import update_results
-    from ..data import labelled_collator
     from ..layout import checkpoints_dir
     from ..pipeline import import_networks
-    from ..training import evaluate_network
 
     model_dirs = parse_networks(args.network)
     names = list(model_dirs)
@@ -137,12 +135,8 @@ def run(args) -> int:
         batch_size=args.batch_size, loss=args.loss, eval_steps=min(args.eval_steps, args.steps), seed=args.seed,
         resume=args.resume, teacher_cache_bytes=max(args.teacher_cache_mb, 0) * 2**20)
 
-    metrics = {}
-    for name in names:
-        dataset = data[name][splits[name]]
-        metrics[name] = {**evaluate_network(module, name, dataset, labelled_collator(tokenizers[name], dataset), 128,
-                                            device_of(module)),
-                         "split": splits[name], "host_accuracy": host_accuracy[name]}
+    metrics = {name: {**scores, "split": splits[name], "host_accuracy": host_accuracy[name]}
+               for name, scores in _scores(module, {n: data[n][splits[n]] for n in names}, tokenizers)}
     update_results(args.output_dir, {
         "interfaces": metrics, "datasets": {n: specs[n][0] for n in names},
         "recipe": {"steps": args.steps, "learning_rate": args.learning_rate, "loss": args.loss,
@@ -174,7 +168,8 @@ def _grow(args, hosts: dict, tokenizers: dict, data: dict, specs: dict) -> int:
     names = list(hosts)
     earlier = [n for n in bundle.interfaces if n not in hosts]
     first = names[0]
-    anchors, checks = {}, {}
+    checks = {}
+    readers = {}  # the earlier networks that can read the first new network's data
     for name in earlier:
         tokenizer = bundle.tokenizers.get(name)
         if tokenizer is None or is_image_processor(tokenizer) != is_image_processor(tokenizers[first]):
@@ -182,7 +177,11 @@ def _grow(args, hosts: dict, tokenizers: dict, data: dict, specs: dict) -> int:
                 raise CLIError(f"--method {args.method} holds earlier network {name!r} on {first!r}'s data, which "
                                f"it cannot read (another modality or no tokenizer); use --method naive.")
             continue
-        anchors[name] = load_network_data(args, {name: specs[first]}, {name: tokenizer})[name]["train"]
+        readers[name] = tokenizer
+    # one call: the data is loaded once and tokenized by each reader
+    loaded = load_network_data(args, {name: specs[first] for name in readers}, readers) if readers else {}
+    anchors = {name: splits["train"] for name, splits in loaded.items()}
+    for name, tokenizer in readers.items():
         recorded = (bundle.results.get("datasets") or {}).get(name)
         if recorded:
             try:
@@ -206,7 +205,8 @@ def _grow(args, hosts: dict, tokenizers: dict, data: dict, specs: dict) -> int:
     from ..lineage import read_lineage
 
     step = read_lineage(args.output_dir)[-1]
-    rows = [[n, "new", m.get("accuracy"), m["cosine"]] for n, m in _validation(module, names, data, tokenizers)]
+    validation = _scores(module, {n: data[n]["validation"] for n in names}, tokenizers)
+    rows = [[n, "new", m.get("accuracy"), m["cosine"]] for n, m in validation]
     rows += [[n, "earlier", *(step["earlier"][n].get(k) for k in ("accuracy", "cosine"))] if n in step["earlier"]
              else [n, "earlier (not re-measured)", None, None] for n in earlier]
     print("\n" + table(["network", "", "CKB-backed acc (validation)", "fidelity cosine"], rows))
@@ -216,13 +216,14 @@ def _grow(args, hosts: dict, tokenizers: dict, data: dict, specs: dict) -> int:
     return 0
 
 
-def _validation(module, names: list[str], data: dict, tokenizers: dict):
+def _scores(module, datasets: dict, tokenizers: dict):
+    """`(name, evaluate_network metrics)` of each imported network on its labelled dataset in `datasets`."""
     from ..data import labelled_collator
     from ..training import evaluate_network
 
-    for name in names:
-        dataset = data[name]["validation"]
-        yield name, evaluate_network(module, name, dataset, labelled_collator(tokenizers[name], dataset), 128)
+    for name, dataset in datasets.items():
+        yield name, evaluate_network(module, name, dataset, labelled_collator(tokenizers[name], dataset), 128,
+                                     device_of(module))
 
 
 def _new_ckb(args):

@@ -52,8 +52,8 @@ class SlotReads:
     def summary(self) -> dict:
         """`{"query_rows", "ckb_share", "low": {...}, "high": {...}}`; per level: `effective_slots` (exp of the
         entropy of the mean read distribution over its rows), `slots` (its rows), `fraction_read` (the fraction of
-        its rows some query read above 1/n: n = n_l for a low-level row, n_h for a high-level one, so a row counts when a
-        query put more on it than an even spread over its matrix would)."""
+        its rows some query read above 1/n: n = n_l for a low-level row, n_h for a high-level one, so a row counts
+        when a query put more on it than an even spread over its matrix would)."""
         self._check()
         levels = {"low": (self.low.flatten(), self.low_hit), "high": (self.high, self.high_hit)}
         return {"query_rows": self.rows, "ckb_share": self.ckb_share / self.rows,

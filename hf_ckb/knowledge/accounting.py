@@ -76,15 +76,12 @@ def load_for_inspection(path: str, interfaces: list[str] | None = None):
 
     if not os.path.isdir(path) and is_repo_id(path):
         path, _ = fetch_bundle(path)
-    names = bundle_names(path, "interfaces")
-    missing = sorted(set(interfaces or []) - set(names))
-    if missing:
-        raise FileNotFoundError(f"The bundle {path!r} has no interface {', '.join(map(repr, missing))}; it has "
-                                f"{names}.")
-    names = [n for n in names if interfaces is None or n in interfaces]
-    hosts = set(bundle_names(path, "hosts"))
-    skipped = {n: f"no host saved (hosts/{n}/ is missing): its interface cannot run" for n in names if n not in hosts}
-    bundle = Bundle.from_pretrained(path, interfaces=[n for n in names if n in hosts])
+    saved, hosts = bundle_names(path, "interfaces"), set(bundle_names(path, "hosts"))
+    names = saved if interfaces is None else list(interfaces)
+    skipped = {n: f"no host saved (hosts/{n}/ is missing): its interface cannot run" for n in names
+               if n in saved and n not in hosts}
+    # a name the bundle does not have is Bundle.from_pretrained's error to raise
+    bundle = Bundle.from_pretrained(path, interfaces=[n for n in names if n not in skipped])
     return bundle, skipped
 
 

@@ -89,7 +89,8 @@ def adapt_newcomer(bundle, host: nn.Module, train, validation, output_dir: str, 
     (`finetune_interface_model`, best validation accuracy kept).
 
     Writes the bundle `output_dir` (the CKB, `interfaces/<name>/`, `hosts/<name>/`, `exported/<name>/`; `name`
-    defaults to the host's `model_type`; `output_dir` may be the bundle's own folder). Returns `(CKB-backed newcomer, exported network)`."""
+    defaults to the host's `model_type`; `output_dir` may be the bundle's own folder). Returns `(CKB-backed
+    newcomer, exported network)`."""
     from ..bundle import Bundle
     from ..training import finetune_interface_model
     from ..training.stock_loop import interface_name

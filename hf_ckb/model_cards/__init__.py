@@ -248,7 +248,8 @@ def inspection_summary(report: dict | None, fingerprint: str | None) -> dict | N
     for name, e in sorted(report["interfaces"].items()):
         ko, reads = e["knockout"], e["reads"]
         rows.append({"name": name, "design": e["design"], "host": _fmt(e["host_accuracy"] / 100, True),
-                     **{k: _fmt(ko[k].get("accuracy", float("nan")) / 100, True) for k in ("imported", "zero", "random")},
+                     **{k: _fmt(ko[k].get("accuracy", float("nan")) / 100, True)
+                        for k in ("imported", "zero", "random")},
                      "majority": _fmt(e["majority"] / 100, True), "uses": "yes" if e["uses_ckb"] else "**no**",
                      "share": _fmt(reads["ckb_share"]),
                      "low": f"{reads['low']['effective_slots']:.1f} / {reads['low']['slots']}",

@@ -55,8 +55,10 @@ def route(module, train_sets: dict, earlier: dict, anchor_sets: dict, tokenizers
     need = _accumulate(module.ckb, {n: (ds, tokenizers[n]) for n, ds in train_sets.items()}, batches, batch_size,
                        lambda name, inputs: module(**{name: inputs})["loss"])
     sets = {n: (anchor_sets[n], tokenizers[n]) for n in earlier if n in anchor_sets}
-    use = _accumulate(module.ckb, sets, batches, batch_size, lambda name, inputs: _output_energy(earlier[name],
-                                                                                               inputs)) if sets else None
+    use = None
+    if sets:
+        use = _accumulate(module.ckb, sets, batches, batch_size,
+                          lambda name, inputs: _output_energy(earlier[name], inputs))
     return select_rows(need, use, fraction)
 
 
