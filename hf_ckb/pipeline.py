@@ -6,6 +6,7 @@ Import and export write a bundle (`hf_ckb.bundle`) to their `output_dir`, with t
 
 import copy
 import os
+import time
 
 import torch
 from torch import nn
@@ -21,6 +22,7 @@ from .layout import checkpoints_dir, is_bundle
 from .lineage import append_step, changed_rows, ckb_snapshot
 from .training import CKBTrainer, CKBTrainingModule, ckb_training_args, evaluate_network, prepare_export
 from .training.arguments import run_arguments, run_cadence
+from .training.memory_bank import initialise_from_teacher, row_shares
 from .training.trainer import accuracy
 
 
@@ -43,12 +45,15 @@ def finetune(model, tokenizer, train, validation, output_dir: str, epochs: float
 def import_networks(hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: dict, output_dir: str,
                     ckb: CKBModel | None = None, interface_configs: dict | None = None, steps: int = 600,
                     learning_rate: float = 1e-3, batch_size: int = 32, loss: str = "nmse", eval_steps: int = 200,
-                    seed: int = 0, resume: bool = False, teacher_cache_bytes: int | None = None) -> CKBTrainingModule:
+                    seed: int = 0, resume: bool = False, teacher_cache_bytes: int | None = None,
+                    memory_bank: bool = False) -> CKBTrainingModule:
     """Jointly imports `hosts` (name -> model) into one CKB (Eq. 16-18), each on its own unlabelled `train_sets`
     inputs, keeping the checkpoint with the best min validation accuracy (Eq. A.1). Writes the bundle `output_dir`
     (the CKB, `interfaces/<name>/`, `hosts/<name>/` with each tokenizer). Returns the training module, whose
     `networks[name]` is each host with its interface. The frozen hosts' outputs are cached after the first epoch
-    when the training sets fit in `teacher_cache_bytes` (default 1 GiB; 0 disables), see `hf_ckb.training.cache`."""
+    when the training sets fit in `teacher_cache_bytes` (default 1 GiB; 0 disables), see `hf_ckb.training.cache`.
+    `memory_bank`: before training, each network's share of the CKB rows starts as prototypes of its host's function
+    (`hf_ckb.training.memory_bank`; the `memory` design only)."""
     torch.manual_seed(seed)
     ckb = ckb or CKBModel(CKBConfig())
     configs = interface_configs or {}
@@ -56,12 +61,17 @@ def import_networks(hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: 
             for name, host in hosts.items()}
     module = CKBTrainingModule(ckb, nets, "import", loss=loss)
     cache = {} if teacher_cache_bytes is None else {"teacher_cache_bytes": teacher_cache_bytes}
-    before, fingerprint = ckb_snapshot(ckb), ckb.fingerprint()
+    before, fingerprint, start = ckb_snapshot(ckb), ckb.fingerprint(), time.time()
+    if memory_bank and not resume:  # a resumed run loads its trained rows from the checkpoint
+        for name, rows in zip(nets, row_shares(ckb, len(nets))):
+            initialise_from_teacher(nets[name], ckb, tokenizers[name], train_sets[name], rows, seed=seed)
     _train(module, tokenizers, train_sets, eval_sets, checkpoints_dir(output_dir, "import"), "import", steps,
            learning_rate, batch_size, eval_steps, seed, resume, **cache)
     Bundle(ckb, interfaces=dict(module.networks), tokenizers=tokenizers).save_pretrained(output_dir)
     append_step(output_dir, {"networks": sorted(hosts), "method": "joint", "ckb_before": fingerprint,
-                             "ckb_after": ckb.fingerprint(), "changed_rows": changed_rows(before, ckb)})
+                             "ckb_after": ckb.fingerprint(), "changed_rows": changed_rows(before, ckb),
+                             "seconds": round(time.time() - start, 1),
+                             **({"memory_bank": True} if memory_bank else {})})
     update_results(output_dir, {})  # the card, now with the step
     return module
 

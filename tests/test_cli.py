@@ -140,6 +140,19 @@ def test_import_with_the_memory_design(flow):
     assert "| recurrent | paper |" in (flow["kb"] / "README.md").read_text()
 
 
+def test_import_with_a_memory_bank(flow, capsys):
+    common = ["import", "--network", f"rnn={flow['rnn']}", "--dataset", str(flow["data"]), "--memory-bank",
+              *TINY_CKB, *TRAIN_FAST]
+    code, _, err = run_cli(capsys, *common, "--output-dir", flow["root"] / "kb-bank-paper")
+    assert code == 2 and "--memory-bank needs --design memory" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, *common, "--output-dir", flow["root"] / "kb-bank-grow", "--bundle", flow["kb"])
+    assert code == 2 and "rows of a new CKB" in err
+    kb = flow["root"] / "kb-bank"
+    code, _, err = run_cli(capsys, *common, "--output-dir", kb, "--design", "memory")
+    assert code == 0, err
+    assert json.loads((kb / "lineage.json").read_text())[-1]["memory_bank"] is True
+
+
 def test_import_of_the_word_embeddings(flow):
     from hf_ckb import Bundle
     from hf_ckb.interface.layer import LookupInterfaceLayer

@@ -244,3 +244,17 @@ def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
     assert images["rnn"]["alone"]["ckb_backed"] == saved["knockout"]["rnn"]["ckb_backed"]
     assert "images+text digits: joint exported within 0.5 of alone" in saved["targets"]
     assert "| memory | digits (images) | joint |" in table
+    grown = saved["continual"]  # every method after every step; the main method's exports beside the joint import's
+    assert set(grown["methods"]) == {"naive", "regularised", "routing", "combined"}
+    for rows in grown["methods"].values():
+        assert set(rows["after ann"]) == set(NETWORKS) and set(rows["after rnn"]) == {"rnn"}
+        # the first step is the RNN imported alone, shared by every method and by the retention section
+        assert rows["after rnn"]["rnn"]["accuracy"] == saved["retention"]["rnn"]["ckb_backed"]
+        assert set(rows["seconds"]) == {"cnn", "ann"} and all(s[0] > 0 for s in rows["seconds"].values())
+    assert set(grown["exported"]) == set(NETWORKS) and set(grown["first_seconds"]) == {"cnn", "ann"}
+    assert "continual naive rnn: final >= right after its import - 0.5" in saved["targets"]
+    assert "| memory | naive | RNN |" in table and "Growing the store: exports" in table
+    bank = saved["memory_bank"]  # the memory design only: the paper design's CKB is read through projections
+    assert set(bank["random"]) == set(bank["memory_bank"]) == {"accuracy", "cos", "train_seconds", "curve"}
+    assert len(bank["steps_to_random_final"]) == 1 and "skipped" in saved["paper_design"]["memory_bank"]
+    assert "| memory | RNN | memory bank |" in table

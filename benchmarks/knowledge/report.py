@@ -63,6 +63,32 @@ def check_targets(rows: dict) -> dict:
     for arch, r in rows.get("retention", {}).items():
         out[f"retention {arch}: exported within 0.5 of teacher"] = _target(_mean(r["exported"]),
                                                                            _mean(r["teacher"]) - 0.5)
+    out.update(_continual_targets(rows.get("continual")))
+    bank = rows.get("memory_bank")
+    if bank and "skipped" not in bank:
+        reached = [s if s is not None else float("inf") for s in bank["steps_to_random_final"]]
+        out["memory bank: reaches random init's final fidelity in <= half the steps"] = _target(
+            max(reached), bank["steps"] / 2, False)
+    return out
+
+
+def _continual_targets(rows: dict | None) -> dict:
+    """Issue 11's targets: forgetting per method, the grown CKB's exports, the later imports' cost."""
+    out = {}
+    if not rows:
+        return out
+    order, last = rows["order"], f"after {rows['order'][-1]}"
+    for method, r in rows["methods"].items():
+        for arch in order[:-1]:
+            own = r[f"after {arch}"][arch]["accuracy"]
+            out[f"continual {method} {arch}: final >= right after its import - 0.5"] = _target(
+                _mean(r[last][arch]["accuracy"]) - _mean(own), -0.5)
+        for arch, seconds in r["seconds"].items():
+            out[f"continual {method} {arch}: later import <= 1.5x a first import"] = _target(
+                _mean(seconds) / rows["first_seconds"][arch], 1.5, False)
+    for arch, r in rows.get("exported", {}).items():
+        out[f"continual {rows['main_method']} {arch}: exported within 0.5 of the joint import's"] = _target(
+            r["grown"], r["joint"] - 0.5)
     return out
 
 
@@ -145,6 +171,8 @@ def format_markdown(results: dict, command: str) -> str:
                              "random, anchored reader frozen", "imported − random", "imported − alone"], few)
     lines += _lookup_lines(designs)
     lines += _image_lines(designs)
+    lines += _continual_lines(designs)
+    lines += _memory_bank_lines(designs)
     lines += _section_lines("Capacity: the ANN imported alone into CKBs of three sizes, then exported",
                             ["design", "CKB parameters", "CKB-backed", "cos", "exported"], capacity)
     fusion = [[d["design"] + _sources(d, "fusion"), *(_fmt(d["fusion"].get(k, [])) if k in d["fusion"] else "–"
@@ -206,3 +234,59 @@ def _lookup_lines(designs: list[dict]) -> list[str]:
                               "imported store, adopted interface", "random store, adopted interface",
                               "distilled from the source host (all inputs, no labels)", "imported − random",
                               "imported − scratch", "imported − host embeddings", "imported − distilled"], reuse))
+
+
+def _continual_lines(designs: list[dict]) -> list[str]:
+    """Growing the store (`continual.py`): accuracy after each step per method, the exports, the later imports' time."""
+    grown = [(d["design"], d["continual"]) for d in designs if d.get("continual")]
+    if not grown:
+        return []
+    order, main = grown[0][1]["order"], grown[0][1]["main_method"]
+    steps, exports, cost = [], [], []
+    for design, rows in grown:
+        for method, r in rows["methods"].items():
+            for arch in order:
+                after = [_fmt(r[f"after {a}"][arch]["accuracy"]) if arch in r[f"after {a}"] else "–" for a in order]
+                own, final = (_mean(r[f"after {a}"][arch]["accuracy"]) for a in (arch, order[-1]))
+                steps.append([design, method, NAMES[arch], _fmt(rows["teacher"][arch]), *after,
+                              f"{final - own:+.2f}" if arch != order[-1] else "–", _fmt(rows["joint"][arch])])
+            ratios = {a: _mean(r["seconds"][a]) / rows["first_seconds"][a] for a in order[1:]}
+            cost.append([design, method, *(f"{_mean(r['seconds'][a]):.0f} / {rows['first_seconds'][a]:.0f} = "
+                                           f"{ratios[a]:.2f}x" for a in order[1:])])
+        for arch, r in rows.get("exported", {}).items():
+            exports.append([design, NAMES[arch], _fmt(rows["teacher"][arch][0]), _fmt(r["joint"]), _fmt(r["grown"]),
+                            f"{r['grown'] - r['joint']:+.2f}"])
+    names = [NAMES[a] for a in order]
+    return (_section_lines(f"Growing the store: {' → '.join(names)} imported one at a time, each later import "
+                           "without the earlier teachers (CKB-backed test accuracy after each step; the main method "
+                           "over every seed, the others seed 0)",
+                           ["design", "method", "network", "teacher", *(f"after {n}" for n in names),
+                            "final − right after its import", "joint import (seed 0)"], steps)
+            + _section_lines(f"Growing the store: exports (seed 0) from the joint import and from the {main} method's "
+                             "final CKB", ["design", "network", "teacher", "joint import, exported",
+                                           "grown CKB, exported", "grown − joint"], exports)
+            + _section_lines("Growing the store: training seconds of a later import / of the same network imported "
+                             "alone (same steps)", ["design", "method", *names[1:]], cost))
+
+
+def _memory_bank_lines(designs: list[dict]) -> list[str]:
+    """Memory-bank initialisation (`memory_bank.py`): each arm's fidelity and accuracy, and its validation curve."""
+    rows, marks = [], None
+    for d in designs:
+        bank = d.get("memory_bank")
+        if not bank or "skipped" in bank:
+            continue
+        marks = [step for step, _ in bank["random"]["curve"][0] if step in (50, 100, 200, 300, bank["steps"])] or \
+            [step for step, _ in bank["random"]["curve"][0]]
+        for arm in ("random", "memory_bank"):
+            r = bank[arm]
+            curves = [dict(c) for c in r["curve"]]
+            rows.append([d["design"], NAMES[bank["network"]], arm.replace("_", " "), _fmt(r["accuracy"]),
+                         _fmt(r["cos"]), *(_fmt([c[m] for c in curves]) for m in marks),
+                         _fmt(r["train_seconds"]),
+                         " / ".join(str(s) for s in bank["steps_to_random_final"]) if arm == "memory_bank" else "–"])
+    return _section_lines("Memory-bank initialisation: the RNN imported alone from random rows or from prototypes of "
+                          "its teacher's activations (TRELM §3.2)",
+                          ["design", "network", "start", "CKB-backed", "cos (test)",
+                           *(f"val cos @{m}" for m in marks or []), "train s",
+                           "steps to the random start's final val cos"], rows)

@@ -74,16 +74,19 @@ def design_rows(ws: Workspace, sections, reused: dict | None) -> dict:
 
 
 def run(scale: str = "ci", designs=("memory", "paper"), sections=DEFAULT_SECTIONS, work_dir: str | None = None,
-        results_dir: str = RESULTS, recompute_paper: bool = False) -> dict:
-    """Runs the benchmark and writes `<results_dir>/<scale>.json` and `.md`; returns the results dict."""
+        results_dir: str = RESULTS, recompute_paper: bool = False, seeds: tuple[int, ...] | None = None) -> dict:
+    """Runs the benchmark and writes `<results_dir>/<scale>.json` and `.md`; returns the results dict. `seeds`
+    replaces the scale's seeds (e.g. `(0,)` for a first pass whose runs a later full run loads)."""
+    recipe = KNOWLEDGE_SCALES[scale]
+    recipe = dataclasses.replace(recipe, seeds=tuple(seeds)) if seeds else recipe
     with tempfile.TemporaryDirectory() as tmp:
-        base = Workspace(KNOWLEDGE_SCALES[scale], work_dir or tmp)
+        base = Workspace(recipe, work_dir or tmp)
         per_design = {}
         for design in designs:
             reused = paper_rows(scale) if design == "paper" and not recompute_paper else None
             per_design[design] = design_rows(base.with_design(design), sections, reused)
     main = next((d for d in designs if d != "paper"), designs[0])
-    results = {**per_design[main], "scale": scale, "seeds": list(KNOWLEDGE_SCALES[scale].seeds),
+    results = {**per_design[main], "scale": scale, "seeds": list(recipe.seeds),
                "threads": torch.get_num_threads()}
     if main != "paper" and "paper" in per_design:
         results["paper_design"] = per_design["paper"]
@@ -91,6 +94,7 @@ def run(scale: str = "ci", designs=("memory", "paper"), sections=DEFAULT_SECTION
     command += "" if tuple(designs) == ("memory", "paper") else f" --designs {' '.join(designs)}"
     command += "" if tuple(sections) == DEFAULT_SECTIONS else f" --sections {' '.join(sections)}"
     command += " --recompute-paper" if recompute_paper else ""
+    command += f" --seeds {' '.join(map(str, seeds))}" if seeds else ""
     command += "" if os.path.abspath(results_dir) == RESULTS else f" --results-dir {os.path.relpath(results_dir)}"
     os.makedirs(results_dir, exist_ok=True)
     with atomic_file(os.path.join(results_dir, f"{scale}.json")) as path, open(path, "w") as f:
@@ -116,12 +120,14 @@ def main(argv=None):
     parser.add_argument("--results-dir", default=RESULTS)
     parser.add_argument("--recompute-paper", action="store_true",
                         help="run the paper design's sections here instead of reusing the paper benchmark's rows")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="replace the scale's seeds (its rows over several seeds), e.g. 0 for a first pass")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     run(args.scale, tuple(args.designs), tuple(args.sections), os.path.join(args.work_dir, args.scale),
-        args.results_dir, args.recompute_paper)
+        args.results_dir, args.recompute_paper, args.seeds)
 
 
 if __name__ == "__main__":

@@ -260,11 +260,12 @@ class Workspace:
                 {a: self.data(a)[1]["validation"] for a in archs}, path, ckb=CKBModel(CKBConfig(**sizes)),
                 interface_configs={a: self.interface_config(a) for a in archs}, steps=steps, learning_rate=1e-3,
                 batch_size=self.scale.batch_size, eval_steps=min(self.scale.eval_steps, steps), seed=seed)
-            return module, self._import_metrics(module, archs)
+            return module, self.import_metrics(module, archs)
 
         return self.artifact(self.design_key(f"imports/{'+'.join(archs)}{tag}-s{seed}"), build, load_import)
 
-    def _import_metrics(self, module: CKBTrainingModule, archs) -> dict:
+    def import_metrics(self, module: CKBTrainingModule, archs) -> dict:
+        """Per network of `archs` on its test split: fidelity and CKB-backed accuracy; parameter counts."""
         metrics = {a: evaluate_network(module, a, self.data(a)[1]["test"], self.collator(a), 128) for a in archs}
         metrics["parameters"] = {"ckb": sum(p.numel() for p in module.ckb.parameters()),
                                  **{a: sum(t.numel() for t in module.networks[a].interface_parameters().values())
@@ -275,18 +276,25 @@ class Workspace:
                  tag: str = "") -> dict:
         """Metrics (test accuracy, fidelity to the interface) of a fresh `target` network exported from the joint
         import of `archs`."""
+        return self.exported_from(lambda: self.imported(archs, seed, ckb_size, tag)[0],
+                                  self.design_key(f"exports/{'+'.join(archs)}{tag}-to-{target}-s{seed}"), target,
+                                  seed, tag)
+
+    def exported_from(self, source, key: str, target: str, seed: int, tag: str = "") -> dict:
+        """Metrics of artifact `key`: a fresh `target` network exported from the interface `target` of the import
+        `source()` returns (a `CKBTrainingModule`; called only when the export is built)."""
         def build(path):
-            module, _ = self.imported(archs, seed, ckb_size, tag)
+            module = source()
             tokenizer, data = self.data(target)
             steps = self.scale.big_steps if target in BIG else self.scale.export_steps
-            source = module.networks[target]
-            exported = export_network(source, target, tokenizer, self.train_inputs(target, tag), data["validation"],
+            interface = module.networks[target]
+            exported = export_network(interface, target, tokenizer, self.train_inputs(target, tag), data["validation"],
                                       path, steps=steps, learning_rate=EXPORT_LR.get(target, 1e-3),
                                       batch_size=self.scale.batch_size,
                                       eval_steps=min(self.scale.eval_steps, steps), seed=seed)
-            return None, evaluate_export(source, exported, target, tokenizer, data["test"])
+            return None, evaluate_export(interface, exported, target, tokenizer, data["test"])
 
-        return self.artifact(self.design_key(f"exports/{'+'.join(archs)}{tag}-to-{target}-s{seed}"), build)[1]
+        return self.artifact(key, build)[1]
 
     def ensemble(self, archs: tuple[str, ...], seed: int) -> float:
         """Test accuracy of the logit-averaging ensemble of the teachers `archs` (the paper's ensemble row)."""

@@ -77,6 +77,10 @@ def add_parser(subparsers):
                      help="What each interface imitates: 'default' (the network's function: a GRU cell, CNN windows, "
                           "an encoder) or 'embeddings' (its word embeddings, read from the store by token id: a "
                           "'lookup' interface; networks of one tokenizer can then reuse each other's store).")
+    ckb.add_argument("--memory-bank", action="store_true",
+                     help="Start the new CKB's rows, and each interface's query and output maps, from prototypes of "
+                          "its teacher's function (k-means over its activations: TRELM's memory bank), not at "
+                          "random. The 'memory' design only; a new CKB only (not with --bundle).")
     add_training_options(p)
     p.add_argument("--teacher-cache-mb", type=int, default=1024, metavar="MB",
                    help="Memory for caching the frozen hosts' function inputs/outputs, so epochs after the first do "
@@ -112,6 +116,9 @@ def run(args) -> int:
     tokenizers = {name: tok for name, (_, tok) in loaded.items()}
     data = load_network_data(args, specs, tokenizers, configs={n: m.config for n, m in hosts.items()})
     if args.bundle:
+        if args.memory_bank:
+            raise CLIError("--memory-bank initialises the rows of a new CKB; a bundle's rows already hold its "
+                           "networks (drop --memory-bank, or import into a new CKB).")
         return _grow(args, hosts, tokenizers, data, specs)
     ckb = load_ckb(args.ckb) if args.ckb else _new_ckb(args)
     if args.design == "sparse":
@@ -126,6 +133,8 @@ def run(args) -> int:
         raise CLIError(f"--interface-heads {args.interface_heads} must divide the CKB width "
                        f"{ckb.config.hidden_size}.")
     configs = _interface_configs(args, hosts, specs, args.design or "paper")
+    if args.memory_bank and any(c.design != "memory" for c in configs.values()):
+        raise CLIError("--memory-bank needs --design memory (keys and values are the CKB rows).")
     splits = {n: "test" if "test" in data[n] else "validation" for n in names}
     # scored before the import, which attaches the interfaces to these very modules
     host_accuracy = {n: model_accuracy(hosts[n], tokenizers[n], data[n][splits[n]]) for n in names}
@@ -133,7 +142,7 @@ def run(args) -> int:
         hosts, tokenizers, {n: data[n]["train"] for n in names}, {n: data[n]["validation"] for n in names},
         args.output_dir, ckb=ckb, interface_configs=configs, steps=args.steps, learning_rate=args.learning_rate,
         batch_size=args.batch_size, loss=args.loss, eval_steps=min(args.eval_steps, args.steps), seed=args.seed,
-        resume=args.resume, teacher_cache_bytes=max(args.teacher_cache_mb, 0) * 2**20)
+        resume=args.resume, teacher_cache_bytes=max(args.teacher_cache_mb, 0) * 2**20, memory_bank=args.memory_bank)
 
     metrics = {name: {**scores, "split": splits[name], "host_accuracy": host_accuracy[name]}
                for name, scores in _scores(module, {n: data[n][splits[n]] for n in names}, tokenizers)}
