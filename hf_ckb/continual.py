@@ -29,6 +29,7 @@ from .interface import InterfaceConfig, InterfaceModel
 from .layout import CHECKPOINTS, checkpoints_dir
 from .lineage import append_step, changed_rows, ckb_snapshot, read_lineage
 from .training.continual import METHODS, ContinualTrainingModule
+from .training.memory_bank import initialise_from_teacher, row_shares
 from .training.routing import RowRouting, route
 from .utils import atomic_directory
 
@@ -37,13 +38,15 @@ def import_into(bundle, hosts: dict, tokenizers: dict, train_sets: dict, eval_se
                 method: str = "regularised", anchor_sets: dict | None = None, anchor_eval_sets: dict | None = None,
                 anchor_weight: float = 100.0, route_fraction: float = 0.25, replace: bool = False,
                 interface_configs: dict | None = None, steps: int = 600, learning_rate: float = 1e-3,
-                batch_size: int = 32, loss: str = "nmse", eval_steps: int = 200, seed: int = 0
-                ) -> ContinualTrainingModule:
+                batch_size: int = 32, loss: str = "nmse", eval_steps: int = 200, seed: int = 0,
+                memory_bank: bool = False) -> ContinualTrainingModule:
     """Imports `hosts` (name -> model, with `tokenizers`, unlabelled `train_sets` and labelled `eval_sets` per name,
     as `import_networks` takes them) into `bundle` (a `Bundle` or a bundle folder) and writes the grown bundle to
     `output_dir` (it may be the bundle's own folder). See the module docstring for `method`, `anchor_sets` (inputs
     of each earlier network, tokenized for it; needed by `"regularised"`) and `anchor_eval_sets` (labelled splits
     of earlier networks, to re-measure them). A name already in the bundle is refused unless `replace`.
+    `memory_bank` (routed methods, the `memory` design): the routed rows, the ones the new networks will use, start
+    as prototypes of their teachers' functions (`hf_ckb.training.memory_bank`), shared out among the new networks.
 
     Returns the training module (`networks`: the new networks; `anchors`: the earlier ones)."""
     if method not in METHODS:
@@ -52,6 +55,9 @@ def import_into(bundle, hosts: dict, tokenizers: dict, train_sets: dict, eval_se
     earlier = _earlier_networks(source, hosts, replace)
     anchor_sets = anchor_sets or {}
     regularised, routed = method in ("regularised", "combined"), method in ("routing", "combined")
+    if memory_bank and not routed:
+        raise ValueError("memory_bank initialises the rows a routed import will update: use method='routing' or "
+                         f"'combined', not {method!r}.")
     if regularised:
         missing = sorted(set(earlier) - set(anchor_sets))
         if missing:
@@ -67,6 +73,10 @@ def import_into(bundle, hosts: dict, tokenizers: dict, train_sets: dict, eval_se
     if routed:  # only the rows the new networks need and the earlier ones use least learn
         masks = route(module, train_sets, earlier, anchor_sets, {**source.tokenizers, **tokenizers}, route_fraction,
                       batch_size=batch_size)
+        if memory_bank:  # the rows this import will update start as prototypes of the new functions
+            for name, share in zip(nets, row_shares(source.ckb, len(nets))):
+                rows = {level: masks[level] & share[level].to(masks[level].device) for level in masks}
+                initialise_from_teacher(nets[name], source.ckb, tokenizers[name], train_sets[name], rows, seed=seed)
         routing = RowRouting(source.ckb, masks)
     history = read_lineage(source.path) if source.path else []
     from .pipeline import _train
@@ -83,6 +93,8 @@ def import_into(bundle, hosts: dict, tokenizers: dict, train_sets: dict, eval_se
              "ckb_after": source.ckb.fingerprint(), "changed_rows": changed_rows(before, source.ckb),
              "seconds": round(time.time() - start, 1),
              "earlier": remeasure(module, earlier, source.tokenizers, anchor_eval_sets or {})}
+    if memory_bank:
+        entry["memory_bank"] = True
     if routing is not None:
         entry["routed_rows"] = {level: int(mask.sum()) for level, mask in routing.masks.items()}
     results = dict(source.results)  # the earlier networks' figures, with those re-measured on the grown CKB

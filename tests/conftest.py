@@ -57,6 +57,18 @@ def build_ckb(seed: int = 0):
     return CKBModel(CKBConfig(num_low_level=3, low_level_size=4, high_level_size=5, hidden_size=16)).eval()
 
 
+def interface_fidelity(net, tokenizer, dataset) -> float:
+    """Mean cosine of a one-block `memory`-design interface's rows to its host function's on `dataset`, teacher-forced
+    (`hf_ckb.training.memory_bank.record_function`)."""
+    from hf_ckb.training.memory_bank import record_function
+
+    x, y = record_function(net, tokenizer, dataset)
+    (block,) = net.interface_blocks()
+    with torch.no_grad():
+        prediction = block(x[:, None], net.ckb.low_level, net.ckb.high_level)[:, 0]
+    return float(torch.nn.functional.cosine_similarity(prediction, y, dim=-1).mean())
+
+
 @pytest.fixture
 def make_host():
     """Factory: `make_host(kind, seed=0)` -> a fresh tiny host (same seed, same weights)."""

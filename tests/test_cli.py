@@ -146,7 +146,7 @@ def test_import_with_a_memory_bank(flow, capsys):
     code, _, err = run_cli(capsys, *common, "--output-dir", flow["root"] / "kb-bank-paper")
     assert code == 2 and "--memory-bank needs --design memory" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, *common, "--output-dir", flow["root"] / "kb-bank-grow", "--bundle", flow["kb"])
-    assert code == 2 and "rows of a new CKB" in err
+    assert code == 2 and "--method routing or --method combined" in err
     kb = flow["root"] / "kb-bank"
     code, _, err = run_cli(capsys, *common, "--output-dir", kb, "--design", "memory")
     assert code == 0, err

@@ -15,7 +15,7 @@ from hf_ckb.lineage import read_lineage
 from hf_ckb.networks import CNNConfig, CNNForSequenceClassification, RNNConfig, RNNForSequenceClassification
 from hf_ckb.pipeline import import_networks
 
-from conftest import build_ckb
+from conftest import build_ckb, interface_fidelity
 
 SENTENCES = ["a good film with a fine plot", "the acting was bad", "a bad plot and a good cast",
              "fine acting in a bad film", "the plot was good", "a dull and bad movie"] * 4
@@ -164,6 +164,22 @@ def test_routing_updates_only_the_selected_rows(setup, tmp_path, method):
     assert step["changed_rows"]["high"] <= step["routed_rows"]["high"]
     changed = (grown.low_level != first.low_level).any(-1).sum()
     assert int(changed) == step["changed_rows"]["low"]  # every other row is bit for bit as it was
+
+
+def test_a_routed_import_can_start_its_rows_from_the_new_teacher(setup, tmp_path):
+    kb, tokenizer, data, small = setup
+    with pytest.raises(ValueError, match="method='routing' or 'combined'"):
+        later(setup, str(tmp_path / "x"), "regularised", memory_bank=True)
+    fidelities = {}
+    for bank in (False, True):
+        torch.manual_seed(3)
+        newcomer = RNNForSequenceClassification(RNNConfig(hidden_size=16, **small)).eval()
+        out = str(tmp_path / f"bank-{bank}")
+        module = import_into(kb, {"rnn2": newcomer}, {"rnn2": tokenizer}, {"rnn2": data}, {"rnn2": data}, out,
+                             method="routing", memory_bank=bank, **QUICK)
+        assert read_lineage(out)[-1].get("memory_bank", False) is bank
+        fidelities[bank] = interface_fidelity(module.networks["rnn2"], tokenizer, data)
+    assert fidelities[True] > fidelities[False] + 0.2, fidelities  # 4 steps from prototypes vs from random rows
 
 
 def test_routing_prefers_rows_the_new_network_needs_and_the_earlier_ones_use_least():

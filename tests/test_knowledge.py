@@ -252,9 +252,12 @@ def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
         assert rows["after rnn"]["rnn"]["accuracy"] == saved["retention"]["rnn"]["ckb_backed"]
         assert set(rows["seconds"]) == {"cnn", "ann"} and all(s[0] > 0 for s in rows["seconds"].values())
     assert set(grown["exported"]) == set(NETWORKS) and set(grown["first_seconds"]) == {"cnn", "ann"}
+    weight = grown["anchor_weight"]  # chosen on validation among the screened weights
+    assert str(int(weight["chosen"])) in weight["screen"] and set(weight["screen"]["1000"]) == {"rnn", "cnn"}
     assert "continual naive rnn: final >= right after its import - 0.5" in saved["targets"]
     assert "| memory | naive | RNN |" in table and "Growing the store: exports" in table
     bank = saved["memory_bank"]  # the memory design only: the paper design's CKB is read through projections
     assert set(bank["random"]) == set(bank["memory_bank"]) == {"accuracy", "cos", "train_seconds", "curve"}
     assert len(bank["steps_to_random_final"]) == 1 and "skipped" in saved["paper_design"]["memory_bank"]
+    assert len(bank["memory_bank_half"]["curve"][0]) <= len(bank["memory_bank"]["curve"][0])  # half the steps
     assert "| memory | RNN | memory bank |" in table

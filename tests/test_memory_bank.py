@@ -5,6 +5,7 @@ import pytest
 import torch
 from datasets import Dataset
 
+from conftest import interface_fidelity as fidelity
 from hf_ckb import InterfaceConfig, InterfaceModel
 from hf_ckb.lineage import read_lineage
 from hf_ckb.pipeline import import_networks
@@ -14,15 +15,6 @@ from hf_ckb.training.memory_bank import (initialise_from_teacher, initialise_mem
 
 def data_of(make_token_dataset, n: int = 24, labels: bool = False):
     return Dataset.from_list(make_token_dataset(n, 0, labels=labels))
-
-
-def fidelity(net, tokenizer, dataset) -> float:
-    """Cosine of the interface's rows to the host function's on `dataset`, teacher-forced."""
-    x, y = record_function(net, tokenizer, dataset)
-    (block,) = net.interface_blocks()
-    with torch.no_grad():
-        prediction = block(x[:, None], net.ckb.low_level, net.ckb.high_level)[:, 0]
-    return float(torch.nn.functional.cosine_similarity(prediction, y, dim=-1).mean())
 
 
 @pytest.fixture

@@ -80,7 +80,8 @@ def add_parser(subparsers):
     ckb.add_argument("--memory-bank", action="store_true",
                      help="Start the new CKB's rows, and each interface's query and output maps, from prototypes of "
                           "its teacher's function (k-means over its activations: TRELM's memory bank), not at "
-                          "random. The 'memory' design only; a new CKB only (not with --bundle).")
+                          "random. The 'memory' design only; with --bundle, the rows a routed import updates "
+                          "(--method routing or combined).")
     add_training_options(p)
     p.add_argument("--teacher-cache-mb", type=int, default=1024, metavar="MB",
                    help="Memory for caching the frozen hosts' function inputs/outputs, so epochs after the first do "
@@ -116,9 +117,9 @@ def run(args) -> int:
     tokenizers = {name: tok for name, (_, tok) in loaded.items()}
     data = load_network_data(args, specs, tokenizers, configs={n: m.config for n, m in hosts.items()})
     if args.bundle:
-        if args.memory_bank:
-            raise CLIError("--memory-bank initialises the rows of a new CKB; a bundle's rows already hold its "
-                           "networks (drop --memory-bank, or import into a new CKB).")
+        if args.memory_bank and args.method not in ("routing", "combined"):
+            raise CLIError("--memory-bank with --bundle initialises the rows a routed import updates: add --method "
+                           "routing or --method combined (the bundle's other rows hold its networks).")
         return _grow(args, hosts, tokenizers, data, specs)
     ckb = load_ckb(args.ckb) if args.ckb else _new_ckb(args)
     if args.design == "sparse":
@@ -207,7 +208,8 @@ def _grow(args, hosts: dict, tokenizers: dict, data: dict, specs: dict) -> int:
                              replace=args.replace,
                              interface_configs=_interface_configs(args, hosts, specs, design), steps=args.steps,
                              learning_rate=args.learning_rate, batch_size=args.batch_size, loss=args.loss,
-                             eval_steps=min(args.eval_steps, args.steps), seed=args.seed)
+                             eval_steps=min(args.eval_steps, args.steps), seed=args.seed,
+                             memory_bank=args.memory_bank)
     except ValueError as err:
         raise CLIError(str(err).replace("replace=True", "--replace").replace("method='naive'", "--method naive")) \
             from err

@@ -1,14 +1,24 @@
 """Importing into a CKB that already serves other networks, without their teachers (issue 11).
 
 `ContinualTrainingModule` is an import (`CKBTrainingModule`: the CKB and the new networks' interfaces learn to
-imitate the new hosts) with *anchors*: the bundle's earlier networks, each running through its own frozen interface
-on the shared CKB. With `anchor_weight > 0` (the `regularised` method) every step also pulls each earlier network's
-CKB-backed logits back to what they were before the import began, on inputs of that network (functional
-regularisation: the earlier interfaces are their own targets, so no earlier teacher is needed). With
-`anchor_weight = 0` (the `naive` method) the anchors are not run: the CKB simply learns the new networks.
+imitate the new hosts) with *anchors*: the bundle's earlier networks, each with its own frozen interface on the shared
+CKB. With `anchor_weight > 0` (the `regularised` method) every step also holds each earlier interface's *function*
+where it was before the import began (functional regularisation: the earlier interfaces are their own targets, so no
+earlier teacher is needed):
 
-The default weight, 100, is what more than halved an earlier network's drift in the tiny test (tests/test_continual.py:
-30 steps, the memory design, 0.42x the naive drift); it is not yet chosen on a benchmark.
+- a frozen copy of the earlier network as it was runs CKB-backed on inputs of that network (no gradient) and records
+  every call of its interface blocks: the rows each block was given (for a recurrent cell, its own states) and what
+  it answered;
+- the anchor's loss is the normalised squared difference between the same blocks on the *current* CKB, given those
+  rows, and those answers.
+
+The rows are replayed in one batched call per block (a recurrent cell's 64 steps become one call), so the anchor
+costs one forward of the earlier network without gradient plus one parallel pass of its blocks. The first version
+held the CKB-backed *logits* instead, which back-propagates through the earlier network's whole recurrence: at `ci`
+scale a later import took 4x the steps' time of a naive one (benchmarks/knowledge, `continual`).
+
+The default weight, 100, is what more than halved an earlier network's drift in the tiny test (tests/test_continual.py);
+it is not chosen on a benchmark.
 """
 
 from __future__ import annotations
@@ -62,16 +72,52 @@ class ContinualTrainingModule(CKBTrainingModule):
         return out
 
     def _drift(self, name: str, input_ids, attention_mask) -> torch.Tensor:
-        """Squared difference of earlier network `name`'s CKB-backed logits from what they were, over their mean
-        square."""
+        """Squared difference of earlier network `name`'s interface blocks from what they answered before the import,
+        on the rows they were given then (`block_calls`), over the answers' mean square; averaged over blocks."""
         before = self._before[name].to(input_ids.device)
-        with torch.no_grad(), before.mode("interface"):
-            target = before(input_ids=input_ids, attention_mask=attention_mask).logits
-        net = self.anchors[name]
+        calls = block_calls(before, input_ids, attention_mask)
+        parts = []
+        for block, recorded in zip(self.anchors[name].interface_blocks(), calls):
+            rows, kwargs, target = recorded
+            memory = block.project_memory(self.ckb.low_level, self.ckb.high_level)
+            prediction = block(rows, self.ckb.low_level, self.ckb.high_level, memory=memory, **kwargs)
+            # normalised by the answers' own scale, as the import's nmse is: a weight of 1 weighs both alike
+            parts.append(F.mse_loss(prediction, target) / target.pow(2).mean().clamp_min(1e-8))
+        return torch.stack(parts).mean()
+
+
+_REPLAYED = ("mask", "causal")  # the call options a replay repeats (memory is the current CKB's, nothing is kept)
+
+
+@torch.no_grad()
+def block_calls(net: InterfaceModel, input_ids, attention_mask) -> list[tuple]:
+    """Runs `net` CKB-backed and returns, per interface block (in `interface_blocks()` order), `(rows, options,
+    answers)`: every call the block got, as one call. Calls of one row per sequence (a recurrent cell's steps, given
+    its own states) are stacked into one batch; a block called with whole sequences was called once."""
+    records = {id(block): [] for block in net.interface_blocks()}
+
+    def hook(block, args, kwargs, output):
+        answer = output[0] if isinstance(output, tuple) else output
+        records[id(block)].append((args[0], {k: kwargs[k] for k in _REPLAYED if k in kwargs}, answer))
+
+    handles = [block.register_forward_hook(hook, with_kwargs=True) for block in net.interface_blocks()]
+    try:
         with net.mode("interface"):
-            logits = net(input_ids=input_ids, attention_mask=attention_mask).logits
-        # normalised by the logits' own scale, as the import's nmse is: a weight of 1 weighs both alike
-        return F.mse_loss(logits, target) / target.pow(2).mean().clamp_min(1e-8)
+            net(input_ids=input_ids, attention_mask=attention_mask)
+    finally:
+        for handle in handles:
+            handle.remove()
+    out = []
+    for block in net.interface_blocks():
+        calls = records[id(block)]
+        if len(calls) == 1:
+            out.append(calls[0])
+        elif all(x.shape[1] == 1 and kw.get("mask") is None for x, kw, _ in calls):  # per-step rows: independent
+            out.append((torch.cat([x for x, _, _ in calls]), calls[0][1], torch.cat([y for _, _, y in calls])))
+        else:
+            raise ValueError(f"An interface block was called {len(calls)} times with whole sequences in one forward; "
+                             "its calls cannot be replayed as one.")
+    return out
 
 
-__all__ = ["METHODS", "ContinualTrainingModule"]
+__all__ = ["METHODS", "ContinualTrainingModule", "block_calls"]
