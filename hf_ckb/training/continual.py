@@ -12,8 +12,10 @@ earlier teacher is needed):
 - the anchor's loss is the normalised squared difference between the same blocks on the *current* CKB, given those
   rows, and those answers.
 
-The rows are replayed in one batched call per block (a recurrent cell's 64 steps become one call), so the anchor
-costs one forward of the earlier network without gradient plus one parallel pass of its blocks. The first version
+The rows are replayed in one batched call per block (a recurrent cell's 64 steps become one call, padding left out),
+and only the first `ANCHOR_SEQUENCES` inputs of each anchor batch are used, so the anchor costs a quarter-batch
+forward of the earlier network without gradient plus one parallel pass of its blocks (at `ci`, a full 32-input anchor
+took 0.28 s a step against 0.11 s for the new network's import). The first version
 held the CKB-backed *logits* instead, which back-propagates through the earlier network's whole recurrence: at `ci`
 scale a later import took 4x the steps' time of a naive one (benchmarks/knowledge, `continual`).
 
@@ -32,6 +34,7 @@ from ..interface import InterfaceModel
 from .modules import CKBTrainingModule
 
 METHODS = ("naive", "regularised", "routing", "combined")  # combined: routing and regularised
+ANCHOR_SEQUENCES = 8  # inputs of each anchor batch the anchor replays: about 200 real rows of a recurrent cell
 
 
 class ContinualTrainingModule(CKBTrainingModule):
@@ -75,6 +78,8 @@ class ContinualTrainingModule(CKBTrainingModule):
         """Squared difference of earlier network `name`'s interface blocks from what they answered before the import,
         on the rows they were given then (`block_calls`), over the answers' mean square; averaged over blocks."""
         before = self._before[name].to(input_ids.device)
+        input_ids = input_ids[:ANCHOR_SEQUENCES]
+        attention_mask = None if attention_mask is None else attention_mask[:ANCHOR_SEQUENCES]
         calls = block_calls(before, input_ids, attention_mask)
         parts = []
         for block, recorded in zip(self.anchors[name].interface_blocks(), calls):
@@ -93,7 +98,8 @@ _REPLAYED = ("mask", "causal")  # the call options a replay repeats (memory is t
 def block_calls(net: InterfaceModel, input_ids, attention_mask) -> list[tuple]:
     """Runs `net` CKB-backed and returns, per interface block (in `interface_blocks()` order), `(rows, options,
     answers)`: every call the block got, as one call. Calls of one row per sequence (a recurrent cell's steps, given
-    its own states) are stacked into one batch; a block called with whole sequences was called once."""
+    its own states) are stacked into one batch of the real positions' rows; a block called with whole sequences was
+    called once."""
     records = {id(block): [] for block in net.interface_blocks()}
 
     def hook(block, args, kwargs, output):
@@ -113,11 +119,15 @@ def block_calls(net: InterfaceModel, input_ids, attention_mask) -> list[tuple]:
         if len(calls) == 1:
             out.append(calls[0])
         elif all(x.shape[1] == 1 and kw.get("mask") is None for x, kw, _ in calls):  # per-step rows: independent
-            out.append((torch.cat([x for x, _, _ in calls]), calls[0][1], torch.cat([y for _, _, y in calls])))
+            rows, answers = torch.cat([x for x, _, _ in calls]), torch.cat([y for _, _, y in calls])  # step-major
+            if attention_mask is not None and tuple(attention_mask.shape) == (len(rows) // len(calls), len(calls)):
+                real = attention_mask.T.flatten().bool()  # the steps' rows in the same (t, n) order
+                rows, answers = rows[real], answers[real]
+            out.append((rows, calls[0][1], answers))
         else:
             raise ValueError(f"An interface block was called {len(calls)} times with whole sequences in one forward; "
                              "its calls cannot be replayed as one.")
     return out
 
 
-__all__ = ["METHODS", "ContinualTrainingModule", "block_calls"]
+__all__ = ["ANCHOR_SEQUENCES", "METHODS", "ContinualTrainingModule", "block_calls"]
