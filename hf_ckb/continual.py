@@ -28,7 +28,7 @@ from .bundle import Bundle, update_results
 from .interface import InterfaceConfig, InterfaceModel
 from .layout import CHECKPOINTS, checkpoints_dir
 from .lineage import append_step, changed_rows, ckb_snapshot, read_lineage
-from .training.continual import METHODS, ContinualTrainingModule
+from .training.continual import DEFAULT_ANCHOR_WEIGHT, METHODS, ContinualTrainingModule
 from .training.memory_bank import initialise_from_teacher, row_shares
 from .training.routing import RowRouting, route
 from .utils import atomic_directory
@@ -36,7 +36,7 @@ from .utils import atomic_directory
 
 def import_into(bundle, hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: dict, output_dir: str, *,
                 method: str = "regularised", anchor_sets: dict | None = None, anchor_eval_sets: dict | None = None,
-                anchor_weight: float = 100.0, route_fraction: float = 0.25, replace: bool = False,
+                anchor_weight: float = DEFAULT_ANCHOR_WEIGHT, route_fraction: float = 0.25, replace: bool = False,
                 interface_configs: dict | None = None, steps: int = 600, learning_rate: float = 1e-3,
                 batch_size: int = 32, loss: str = "nmse", eval_steps: int = 200, seed: int = 0,
                 memory_bank: bool = False) -> ContinualTrainingModule:

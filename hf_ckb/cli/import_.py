@@ -54,8 +54,10 @@ def add_parser(subparsers):
                            "its own tokenizer; routing: update only the --route-fraction of CKB rows the new networks "
                            "need most and the earlier ones use least; combined: routing and regularised.")
     grow.add_argument("--route-fraction", type=float, default=0.25, help="Rows of each level a routed import updates.")
-    grow.add_argument("--anchor-weight", type=float, default=100.0,
-                      help="Weight of the earlier networks' outputs against the import (regularised).")
+    grow.add_argument("--anchor-weight", type=float, default=None,
+                      help="Weight of holding the earlier networks' interface functions against the import "
+                           "(regularised, combined). Default: import_into's, 1e3, chosen on validation at ci scale "
+                           "(benchmarks/knowledge).")
     grow.add_argument("--replace", action="store_true", help="Import a network again under a name the bundle has.")
     ckb = p.add_argument_group("size of a new CKB (defaults: the paper's small setting)")
     ckb.add_argument("--num-low-level", type=positive_int, default=10, help="K, the low-level matrices.")
@@ -204,12 +206,13 @@ def _grow(args, hosts: dict, tokenizers: dict, data: dict, specs: dict) -> int:
         module = import_into(bundle, hosts, tokenizers, {n: data[n]["train"] for n in names},
                              {n: data[n]["validation"] for n in names}, args.output_dir, method=args.method,
                              anchor_sets=anchors, anchor_eval_sets={n: d["validation"] for n, d in checks.items()},
-                             anchor_weight=args.anchor_weight, route_fraction=args.route_fraction,
+                             route_fraction=args.route_fraction,
                              replace=args.replace,
                              interface_configs=_interface_configs(args, hosts, specs, design), steps=args.steps,
                              learning_rate=args.learning_rate, batch_size=args.batch_size, loss=args.loss,
                              eval_steps=min(args.eval_steps, args.steps), seed=args.seed,
-                             memory_bank=args.memory_bank)
+                             memory_bank=args.memory_bank,
+                             **({} if args.anchor_weight is None else {"anchor_weight": args.anchor_weight}))
     except ValueError as err:
         raise CLIError(str(err).replace("replace=True", "--replace").replace("method='naive'", "--method naive")) \
             from err
