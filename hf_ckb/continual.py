@@ -5,9 +5,11 @@
 
 The earlier networks keep their interfaces; only the CKB and the new interfaces train. `method="naive"` just trains
 the CKB on the new networks (the baseline that forgets); `"regularised"` also holds every earlier network's
-CKB-backed logits where they were, on inputs of that network (`anchor_sets`: e.g. the new data read by its own
-tokenizer), see `hf_ckb.training.continual`; `"routing"` lets only the `route_fraction` of each level's rows that the
-new networks need most and the earlier ones use least learn (`hf_ckb.training.routing`); `"combined"` does both.
+interface function where it was (its blocks replayed on the rows they were given before the import), on inputs of
+that network (`anchor_sets`: e.g. the new data read by its own tokenizer), see `hf_ckb.training.continual`;
+`"routing"` lets only the `route_fraction` of each level's rows that the new networks need most and the earlier ones
+use least learn (`hf_ckb.training.routing`); `"combined"` does both. `memory_bank` (routed methods) starts the routed
+rows from the new teachers' activations (`hf_ckb.training.memory_bank`).
 Every earlier interface is re-stamped with the new CKB's fingerprint after its figures are re-measured (fidelity to
 its host and CKB-backed accuracy on `anchor_eval_sets`), and the step is appended to the bundle's lineage
 (`hf_ckb.lineage`).
