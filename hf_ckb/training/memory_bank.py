@@ -41,12 +41,13 @@ def record_function(net, tokenizer, dataset, rows: int = 20000, batch_size: int 
         inputs.append((x[keep] if keep is not None else x.flatten(0, -2)).flatten(0, -2).cpu())
 
     handle = block.register_forward_pre_hook(hook, with_kwargs=True)
-    xs, ys, count = [], [], 0
+    xs, ys, count, device = [], [], 0, next(net.parameters()).device
     try:
         with net.mode("import"):
             for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=labelled_collator(tokenizer, dataset)):
                 inputs.clear()
-                net(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"))
+                mask = batch.get("attention_mask")
+                net(input_ids=batch["input_ids"].to(device), attention_mask=None if mask is None else mask.to(device))
                 (record,) = net.records
                 target = record.target if record.mask is None else record.target[record.mask.bool()]
                 xs.append(torch.cat(inputs))
@@ -101,6 +102,16 @@ def _least_squares(inputs: torch.Tensor, targets: torch.Tensor, ridge: float = 1
     return solution[:-1].T.contiguous(), solution[-1]
 
 
+def _prototypes(x: torch.Tensor, y: torch.Tensor, d: int, count: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """`(embedded, centroids)`: each pair `[x ; y]` (standardised) in `d` dimensions by its principal directions
+    (zero-padded when fewer), and `count` k-means prototypes of those embeddings."""
+    joint = torch.cat([_standardise(x), _standardise(y)], dim=1)
+    components = min(d, joint.shape[1], len(joint))
+    _, _, v = torch.linalg.svd(joint - joint.mean(0), full_matrices=False)
+    embedded = torch.nn.functional.pad(joint @ v[:components].T, (0, d - components))  # (N, d)
+    return embedded, kmeans(embedded, count, seed=seed)
+
+
 @torch.no_grad()
 def initialise_memory_bank(net, ckb, x: torch.Tensor, y: torch.Tensor, rows: dict[str, torch.Tensor] | None = None,
                            seed: int = 0) -> dict[str, int]:
@@ -111,35 +122,29 @@ def initialise_memory_bank(net, ckb, x: torch.Tensor, y: torch.Tensor, rows: dic
     rows = rows or {"low": torch.ones(ckb.low_level.shape[:2], dtype=torch.bool),
                     "high": torch.ones(ckb.high_level.shape[0], dtype=torch.bool)}
     count = int(rows["low"].sum() + rows["high"].sum())
-    d = ckb.config.hidden_size
     if len(x) < max(count, 2):
         raise ValueError(f"Memory-bank initialisation needs at least as many recorded rows as CKB rows to set "
                          f"({count}), got {len(x)}.")
-    joint = torch.cat([_standardise(x), _standardise(y)], dim=1)
-    components = min(d, joint.shape[1], len(joint))
-    _, _, v = torch.linalg.svd(joint - joint.mean(0), full_matrices=False)
-    embedded = joint @ v[:components].T  # (N, <= d)
-    embedded = torch.nn.functional.pad(embedded, (0, d - components))
-    centroids = kmeans(embedded, count, seed=seed)
-    spread = torch.cat([ckb.low_level.flatten(0, 1), ckb.high_level]).std()
-    centroids = (centroids.float() * spread / centroids.std()).to(ckb.low_level.dtype)
+    embedded, centroids = _prototypes(x, y, ckb.config.hidden_size, count, seed)
+    device = ckb.low_level.device
+    spread = torch.cat([ckb.low_level.flatten(0, 1), ckb.high_level]).std().cpu()
+    centroids = (centroids * spread / centroids.std()).to(device, ckb.low_level.dtype)
     n_low = int(rows["low"].sum())
-    ckb.low_level[rows["low"]] = centroids[:n_low]
-    ckb.high_level[rows["high"]] = centroids[n_low:]
+    ckb.low_level[rows["low"].to(device)] = centroids[:n_low]
+    ckb.high_level[rows["high"].to(device)] = centroids[n_low:]
     # the query: x -> its embedding, scaled so each head's query has norm QUERY_NORM on average
     weight, bias = _least_squares(x, embedded)
-    heads = block.num_heads
-    norm = (x @ weight.T + bias).view(len(x), heads, -1).norm(dim=-1).mean().clamp_min(1e-6)
+    norm = (x @ weight.T + bias).view(len(x), block.num_heads, -1).norm(dim=-1).mean().clamp_min(1e-6)
     block.query.weight.copy_(weight * QUERY_NORM / norm)
     block.query.bias.copy_(bias * QUERY_NORM / norm)
     # the output map: what is now read -> y (the state carry, if any, starts at 0 and adds nothing yet)
     read = []
     handle = block.out_proj.register_forward_pre_hook(lambda module, args: read.append(args[0].flatten(0, -2)))
     try:
-        block(x[:, None], ckb.low_level, ckb.high_level)
+        block(x[:, None].to(device), ckb.low_level, ckb.high_level)
     finally:
         handle.remove()
-    weight, bias = _least_squares(read[0], y)
+    weight, bias = _least_squares(read[0].cpu(), y)
     block.out_proj.weight.copy_(weight)
     block.out_proj.bias.copy_(bias)
     return {"low": n_low, "high": count - n_low}
