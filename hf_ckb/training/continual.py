@@ -14,14 +14,13 @@ earlier teacher is needed):
 
 The rows are replayed in one batched call per block (a recurrent cell's 64 steps become one call, padding left out),
 and only the first `ANCHOR_SEQUENCES` inputs of each anchor batch are used, so the anchor costs a quarter-batch
-forward of the earlier network without gradient plus one parallel pass of its blocks (at `ci`, a full 32-input anchor
-took 0.28 s a step against 0.11 s for the new network's import). The first version
+forward of the earlier network without gradient plus one parallel pass of its blocks. The first version
 held the CKB-backed *logits* instead, which back-propagates through the earlier network's whole recurrence: at `ci`
 scale a later import took 4x the steps' time of a naive one (benchmarks/knowledge, `continual`).
 
-`DEFAULT_ANCHOR_WEIGHT`, 1e3, is the weight the knowledge benchmark chose on validation at `ci` scale (of 1e3 and 1e4:
-the RNN's validation accuracy stayed within 0.5 points with both; the CNN imported into its bundle scored higher with
-1e3), see benchmarks/knowledge/results/continual/ci.md.
+`DEFAULT_ANCHOR_WEIGHT`, 1e3, is the weight the knowledge benchmark chose on validation at `ci` scale: of 1e3 and 1e4,
+only 1e3 kept the RNN's validation accuracy within 0.5 points while the CNN was imported (76.44 -> 76.10; 1e4 took it
+to 74.89), see benchmarks/knowledge/results/continual/ci.md.
 """
 
 from __future__ import annotations

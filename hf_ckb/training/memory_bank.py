@@ -76,9 +76,9 @@ def _memory_blocks(net) -> list[MemoryAttention]:
 
 
 def kmeans(points: torch.Tensor, count: int, iterations: int = KMEANS_ITERATIONS, seed: int = 0) -> torch.Tensor:
-    """`count` centroids of `points` `(N, d)` by Lloyd's algorithm from `count` distinct random points (batched
-    distances; scikit-learn's k-means++ start alone took 26 s of 32 on 20K rows x 320 centroids on one core). A
-    centroid left without points keeps its place."""
+    """`count` centroids of `points` `(N, d)` by Lloyd's algorithm from `count` distinct random points, with batched
+    distances (scikit-learn's k-means++ start, one distance pass per centroid, dominated a profile of the whole
+    initialisation). A centroid left without points keeps its place."""
     generator = torch.Generator().manual_seed(seed)
     centroids = points[torch.randperm(len(points), generator=generator)[:count]].clone()
     for _ in range(iterations):
