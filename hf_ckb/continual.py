@@ -31,7 +31,7 @@ from .interface import InterfaceConfig, InterfaceModel
 from .layout import CHECKPOINTS, checkpoints_dir
 from .lineage import append_step, changed_rows, ckb_snapshot, read_lineage
 from .training.continual import DEFAULT_ANCHOR_WEIGHT, METHODS, ContinualTrainingModule
-from .training.memory_bank import initialise_from_teacher, row_shares
+from .training.memory_bank import initialise_networks
 from .training.routing import RowRouting, route
 from .utils import atomic_directory
 
@@ -76,9 +76,7 @@ def import_into(bundle, hosts: dict, tokenizers: dict, train_sets: dict, eval_se
         masks = route(module, train_sets, earlier, anchor_sets, {**source.tokenizers, **tokenizers}, route_fraction,
                       batch_size=batch_size)
         if memory_bank:  # the rows this import will update start as prototypes of the new functions
-            for name, share in zip(nets, row_shares(source.ckb, len(nets))):
-                rows = {level: masks[level] & share[level].to(masks[level].device) for level in masks}
-                initialise_from_teacher(nets[name], source.ckb, tokenizers[name], train_sets[name], rows, seed=seed)
+            initialise_networks(nets, source.ckb, tokenizers, train_sets, within=masks, seed=seed)
         routing = RowRouting(source.ckb, masks)
     history = read_lineage(source.path) if source.path else []
     from .pipeline import _train

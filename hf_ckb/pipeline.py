@@ -22,7 +22,7 @@ from .layout import checkpoints_dir, is_bundle
 from .lineage import append_step, changed_rows, ckb_snapshot
 from .training import CKBTrainer, CKBTrainingModule, ckb_training_args, evaluate_network, prepare_export
 from .training.arguments import run_arguments, run_cadence
-from .training.memory_bank import initialise_from_teacher, row_shares
+from .training.memory_bank import initialise_networks
 from .training.trainer import accuracy
 
 
@@ -63,8 +63,7 @@ def import_networks(hosts: dict, tokenizers: dict, train_sets: dict, eval_sets: 
     cache = {} if teacher_cache_bytes is None else {"teacher_cache_bytes": teacher_cache_bytes}
     before, fingerprint, start = ckb_snapshot(ckb), ckb.fingerprint(), time.time()
     if memory_bank and not resume:  # a resumed run loads its trained rows from the checkpoint
-        for name, rows in zip(nets, row_shares(ckb, len(nets))):
-            initialise_from_teacher(nets[name], ckb, tokenizers[name], train_sets[name], rows, seed=seed)
+        initialise_networks(nets, ckb, tokenizers, train_sets, seed=seed)
     _train(module, tokenizers, train_sets, eval_sets, checkpoints_dir(output_dir, "import"), "import", steps,
            learning_rate, batch_size, eval_steps, seed, resume, **cache)
     Bundle(ckb, interfaces=dict(module.networks), tokenizers=tokenizers).save_pretrained(output_dir)

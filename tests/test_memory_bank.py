@@ -56,7 +56,7 @@ def test_only_the_given_rows_are_written(memory_rnn, tiny_tokenizer, make_token_
     assert torch.equal(ckb.low_level[~share["low"]], low[~share["low"]])  # the other rows bit for bit
     assert torch.equal(ckb.high_level[~share["high"]], high[~share["high"]])
     assert not torch.equal(ckb.low_level[share["low"]], low[share["low"]])
-    assert float(ckb.low_level.detach().std()) == pytest.approx(float(low.std()), rel=0.5)  # the prototypes keep the CKB's spread
+    assert float(ckb.low_level.detach().std()) == pytest.approx(float(low.std()), rel=0.5)  # the CKB's spread
 
 
 def test_row_shares_are_disjoint_and_cover_the_ckb(make_ckb):

@@ -96,14 +96,14 @@ def anchor_weight(ws: Workspace) -> dict:
 
 def _method_rows(ws: Workspace, method: str, seeds, weight: float) -> dict:
     """`{"after <arch>": {network: {"accuracy": [per seed], "cos": [per seed]}}, "seconds": ...}` of one method."""
-    rows = {}
+    rows, seconds = {}, {}
     for step, arch in enumerate(ORDER):
         per_seed = [grown(ws, method, step, s, weight)[1] for s in seeds]
         rows[f"after {arch}"] = {a: {"accuracy": [percent(m[a]["accuracy"]) for m in per_seed],
                                      "cos": [round(m[a]["cosine"], 4) for m in per_seed]} for a in ORDER[:step + 1]}
-    rows["seconds"] = {arch: [grown(ws, method, step, s, weight)[1]["train_seconds"] for s in seeds]
-                       for step, arch in enumerate(ORDER) if step}
-    return rows
+        if step:  # the first step is the RNN imported alone, not a later import
+            seconds[arch] = [m["train_seconds"] for m in per_seed]
+    return {**rows, "seconds": seconds}
 
 
 def _exported(ws: Workspace, arch: str, seed: int, weight: float) -> dict:

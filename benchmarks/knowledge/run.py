@@ -3,17 +3,17 @@
     python -m benchmarks.knowledge.run                     # `ci` scale, both designs (1 h 30 min with two workers)
     python -m benchmarks.knowledge.run --scale tiny        # seconds; run by tests/test_knowledge.py
     python -m benchmarks.knowledge.run --recompute-paper   # rebuild the paper design's reused rows too (~2 h more)
-    python -m benchmarks.knowledge.run --designs memory --sections lookup --results-dir benchmarks/knowledge/results/lookup
+    python -m benchmarks.knowledge.run --designs memory --sections continual --seeds 0   # one section, one seed
 
 Five tests per design (`sections.py`): knockout, reuse (transfer), capacity, fusion (with multi-teacher
 distillation) and retention, each checked against the issue's targets (`report.py`). Run by name: two give a
 newcomer a tenth of the labels, `few_labels` (through the store of another network's function) and `lookup` (the
 store of the networks' word embeddings, `lookup.py`); `images` (issue 12: images and text in one CKB); `continual`
-and `memory_bank` (issue 11: growing the store, `continual.py`, and memory-bank initialisation, `memory_bank.py`). The paper design's retention,
-fusion, transfer and capacity rows are the paper benchmark's own committed runs at the same scale (`reused.py`)
-unless `--recompute-paper`; its knockout is computed here. Runs are kept under `--work-dir` (the paper benchmark's
-layout: a killed run resumes, a finished one is loaded). Writes `results/<scale>.json` (the issue's schema: the new
-design's rows at the top level, the paper's under `paper_design`) and `results/<scale>.md`.
+and `memory_bank` (issue 11: growing the store, `continual.py`, and memory-bank initialisation, `memory_bank.py`).
+The paper design's retention, fusion, transfer and capacity rows are the paper benchmark's own committed runs at the
+same scale (`reused.py`) unless `--recompute-paper`; its knockout is computed here. Runs are kept under `--work-dir`
+(the paper benchmark's layout: a killed run resumes, a finished one is loaded). Writes `results/<scale>.json` (the
+issue's schema: the new design's rows at the top level, the paper's under `paper_design`) and `results/<scale>.md`.
 """
 
 import argparse

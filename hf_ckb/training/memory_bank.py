@@ -166,4 +166,15 @@ def initialise_from_teacher(net, ckb, tokenizer, dataset, rows: dict | None = No
     return initialise_memory_bank(net, ckb, x, y, rows, seed)
 
 
-__all__ = ["initialise_from_teacher", "initialise_memory_bank", "record_function", "row_shares"]
+def initialise_networks(nets: dict, ckb, tokenizers: dict, datasets: dict, within: dict | None = None,
+                        seed: int = 0) -> None:
+    """`initialise_from_teacher` for every network of `nets` on its own share of the CKB rows (`row_shares`), kept
+    `within` the given row masks if any (a routed import's rows)."""
+    for name, share in zip(nets, row_shares(ckb, len(nets))):
+        rows = share if within is None else {level: within[level] & share[level].to(within[level].device)
+                                             for level in within}
+        initialise_from_teacher(nets[name], ckb, tokenizers[name], datasets[name], rows, seed=seed)
+
+
+__all__ = ["initialise_from_teacher", "initialise_memory_bank", "initialise_networks", "record_function",
+           "row_shares"]
