@@ -158,5 +158,6 @@ def random_token_dataset(n: int, seed: int, min_len: int = 4, max_len: int = 10,
 
 @pytest.fixture
 def make_token_dataset():
-    """Factory: `make_token_dataset(n, seed, labels=False)` -> list of tokenized examples (see `random_token_dataset`)."""
+    """Factory: `make_token_dataset(n, seed, labels=False)` -> list of tokenized examples (see
+    `random_token_dataset`)."""
     return random_token_dataset

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from hf_ckb import get_interface_model
-from hf_ckb.training import CKBTrainer, CKBTrainingModule, JointCollator, JointDataset, ckb_training_args, prepare_export
+from hf_ckb.training import (CKBTrainer, CKBTrainingModule, JointCollator, JointDataset, ckb_training_args,
+                             prepare_export)
 from hf_ckb.training.cache import TeacherCache, count_tokens, estimate_bytes, row_widths
 
 
@@ -85,7 +86,8 @@ def test_dataset_items_carry_indices_through_the_collator(tiny_tokenizer, make_t
     a, b = make_token_dataset(5, seed=0), make_token_dataset(3, seed=1)
     ds = JointDataset({"a": a, "b": b})
     assert ds[4]["a"]["index"] == 4 and ds[4]["b"]["index"] == 1
-    collate = JointCollator({"a": DataCollatorWithPadding(tiny_tokenizer), "b": DataCollatorWithPadding(tiny_tokenizer)})
+    pad = DataCollatorWithPadding(tiny_tokenizer)
+    collate = JointCollator({"a": pad, "b": pad})
     batch = collate([ds[i] for i in (3, 4)])
     assert batch["a"]["index"].tolist() == [3, 4] and batch["b"]["index"].tolist() == [0, 1]
     assert set(batch["a"]) == {"input_ids", "attention_mask", "index"}

@@ -1,6 +1,6 @@
 """Distillation, adapting a new architecture to a frozen CKB, and fine-tuning a CKB-backed network
-(hf_ckb.training.distillation): the loss and its masks, what trains and what stays bit-identical, the best checkpoint being
-restored, and the hand-off to export."""
+(hf_ckb.training.distill, .adapt): the loss and its masks, what trains and what stays bit-identical, the best
+checkpoint being restored, and the hand-off to export."""
 
 import contextlib
 import copy
@@ -177,7 +177,8 @@ def test_teacher_ensemble_targets_are_the_mean_of_the_teachers_logits(rt):
     ids, mask, _ = batch(train, tokenizer)
     first, second = cnn(len(tokenizer), seed=1), rnn(len(tokenizer), seed=2)
     ensemble = TeacherEnsemble([first, second])
-    expected = (first(input_ids=ids, attention_mask=mask).logits + second(input_ids=ids, attention_mask=mask).logits) / 2
+    inputs = {"input_ids": ids, "attention_mask": mask}
+    expected = (first(**inputs).logits + second(**inputs).logits) / 2
     torch.testing.assert_close(ensemble(ids, mask)["logits"], expected)
     torch.testing.assert_close(DistillationModule(cnn(len(tokenizer), seed=3), ensemble).teacher_logits(ids, mask),
                                expected)

@@ -65,10 +65,11 @@ def test_bundle_card_metadata_and_figures():
 
     text = card.text
     for expected in ("| 10 | 30 | 20 | 256 | 81,920 | `0123456789abcdef` |",  # size and shape (paper's small CKB)
-                     "| rnn | text | my-org/rnn-teacher | v1.0 | RNNForSequenceClassification (ckb_rnn) | rotten_tomatoes | "
-                     "local | `gru` | recurrent | paper |",  # no design recorded: an interface from before designs
-                     "| cnn | text | /tmp/local/cnn | – | CNNForSequenceClassification (ckb_cnn) | – | local | `convs` | "
-                     "window | memory |",
+                     "| rnn | text | my-org/rnn-teacher | v1.0 | RNNForSequenceClassification (ckb_rnn) | "
+                     # no design recorded: an interface from before designs
+                     "rotten_tomatoes | local | `gru` | recurrent | paper |",
+                     "| cnn | text | /tmp/local/cnn | – | CNNForSequenceClassification (ckb_cnn) | – | local | "
+                     "`convs` | window | memory |",
                      "| rnn | 0.9312 | 0.2875 | 70.1% | 72.8% |", "| cnn | 0.8123 | 0.4567 | 65.4% | 71.3% |",
                      "(figures on the test split)",
                      "| rnn | RNNForSequenceClassification (ckb_rnn) | rnn | 0.9044 | 0.3321 | 69.9% |",

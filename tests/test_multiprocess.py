@@ -61,8 +61,8 @@ def test_two_processes_give_the_ckb_of_one(tmp_path, tiny_tokenizer):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(ROOT), env.get("PYTHONPATH", "")])
     runs = {"one": [sys.executable, WORKER],
-            "two": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-                    WORKER]}
+            "two": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                    "--master_port", str(_free_port()), WORKER]}
     states = {}
     for name, cmd in runs.items():
         proc = _launch(cmd + ["--out", str(tmp_path / name)] + common, env)

@@ -41,7 +41,8 @@ def test_batched_low_level_matches_a_loop_over_k(shape, make_ckb):
     T = 1 if shape == "rows" else 6
     block = CKBAttention(12, 10, D, num_heads=2, intermediate_size=0 if shape == "rows" else 32)
     x = torch.randn(5, T, 12)
-    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] * 6, [1] * 2 + [0] * 4, [1] * 6]) if shape == "masked" else None
+    lengths = torch.tensor([6, 4, 6, 2, 6])
+    mask = (torch.arange(T) < lengths[:, None]).long() if shape == "masked" else None
     causal = shape == "causal"
     params = [*block.parameters(), ckb.low_level, ckb.high_level]
     fast = block(x, ckb.low_level, ckb.high_level, mask=mask, causal=causal)

@@ -68,7 +68,8 @@ def test_losses_ignore_padded_positions_and_reject_unknown_names():
         assert float(imitation_loss(target, target, mask, kind)) == pytest.approx(0.0, abs=1e-6), kind
         assert clean > 0
     # nmse is scale free: multiplying prediction and target by 10 does not change it; mse grows 100x
-    assert torch.allclose(imitation_loss(10 * pred, 10 * target, mask, "nmse"), imitation_loss(pred, target, mask, "nmse"))
+    assert torch.allclose(imitation_loss(10 * pred, 10 * target, mask, "nmse"),
+                          imitation_loss(pred, target, mask, "nmse"))
     assert torch.allclose(imitation_loss(10 * pred, 10 * target, mask, "mse"),
                           100 * imitation_loss(pred, target, mask, "mse"))
     with pytest.raises(ValueError, match="Unknown loss"):

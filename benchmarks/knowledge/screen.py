@@ -144,9 +144,10 @@ def run(scale_name: str = "small", networks=("cnn", "rnn"), seed: int = 0, resul
     with tempfile.TemporaryDirectory() as tmp:
         workdir = workdir or tmp
         tokenizer, data, teachers = build_teachers(networks, scale, workdir, seed)
+        arms = (("knockout", False), ("frozen_ckb", True))
         per_design = {design: {"design": design, **{key: {
             name: knockout_row(teachers[name], name, design, tokenizer, data, scale, workdir, seed, frozen)
-            for name in networks} for key, frozen in (("knockout", False), ("frozen_ckb", True))}} for design in DESIGNS}
+            for name in networks} for key, frozen in arms}} for design in DESIGNS}
     results = {**per_design["memory"], "paper_design": per_design["paper"], "scale": scale_name,
                "train_examples": len(data["train"]), "import_steps": scale.import_steps, "seed": seed}
     command = f"python -m benchmarks.knowledge.screen --scale {scale_name}" + (f" --seed {seed}" if seed else "")

@@ -59,7 +59,8 @@ def main() -> None:
     ckb = CKBModel(CKBConfig(**ckb_sizes))
     module = CKBTrainingModule(ckb, {"rnn": InterfaceModel(host, ckb, InterfaceConfig())}, loss="mse")
     targs = ckb_training_args(args.out, "import", max_steps=args.steps, learning_rate=1e-3,
-                              per_device_train_batch_size=args.global_batch // world, train_sampling_strategy="sequential",
+                              per_device_train_batch_size=args.global_batch // world,
+                              train_sampling_strategy="sequential",
                               ddp_find_unused_parameters=False, use_cpu=True, seed=0, data_seed=0, disable_tqdm=True,
                               logging_steps=10**6, ddp_backend="gloo" if world > 1 else None)
     trainer = CKBTrainer(module, targs, train_datasets={"rnn": data}, tokenizers={"rnn": tokenizer})

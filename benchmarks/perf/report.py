@@ -28,11 +28,12 @@ def write_report(results: dict, path: str) -> None:
              "baseline in the same run, interleaved (A, B, A, B, ...); a ratio is the median of the per-round "
              "ratios, [min, max] over rounds in brackets where shown.", "",
              f"Machine: {env.get('device')}, torch {env.get('torch')}, **{env.get('threads')} intra-op threads** "
-             f"({env.get('cpu_count')} CPUs), load average at start {_f(list(env.get('load_average_at_start', [0]))[0])}"
-             f", run {env.get('date')}, {_f(env.get('total_seconds', 0) / 60, 1)} min.", ""]
+             f"({env.get('cpu_count')} CPUs), load average at start "
+             f"{_f(list(env.get('load_average_at_start', [0]))[0])}, run {env.get('date')}, "
+             f"{_f(env.get('total_seconds', 0) / 60, 1)} min.", ""]
     for rerun in results.get("reruns", []):
-        parts += [f"Re-run of {', '.join(rerun['sections'])}: {rerun.get('date')}, {rerun.get('threads')} threads, load "
-                  f"average at start {_f(list(rerun.get('load_average_at_start', [0]))[0])}.", ""]
+        parts += [f"Re-run of {', '.join(rerun['sections'])}: {rerun.get('date')}, {rerun.get('threads')} threads, "
+                  f"load average at start {_f(list(rerun.get('load_average_at_start', [0]))[0])}.", ""]
     tg = results.get("targets", {})
     if tg:
         parts += ["## Targets", "", _table(["", "target", "measured", "met"],
@@ -162,7 +163,8 @@ def write_report(results: dict, path: str) -> None:
                              f"cache after {e['epochs']} epochs: {diffs}; cache {e['cache']['bytes'] / 2**20:.1f} MiB.")
         tr = ca.get("minilm_trainer")
         if tr:
-            parts.append(f"- MiniLM through `CKBTrainer` (cache on by default, dtype {tr['cache'] and tr['cache']['dtype']}): "
+            dtype = tr["cache"] and tr["cache"]["dtype"]
+            parts.append(f"- MiniLM through `CKBTrainer` (cache on by default, dtype {dtype}): "
                          f"epochs {', '.join(_f(s, 1) for s in tr['epoch_seconds'])} s → epoch 2 / epoch 1 = "
                          f"**{_f(tr['epoch2_over_epoch1'])}**.")
         parts.append("")

@@ -27,8 +27,10 @@ with the CKB; checkpoints in checkpoints/finetune-NAME/. Prints the test accurac
 test split)."""
 EPILOG = """\
 examples:
-  hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --function embeddings --output-dir kb-words
-  hf-ckb adapt --bundle kb-words --architecture ann --dataset rotten_tomatoes --label-fraction 0.1 --output-dir kb-ann"""
+  hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --function embeddings \\
+      --output-dir kb-words
+  hf-ckb adapt --bundle kb-words --architecture ann --dataset rotten_tomatoes --label-fraction 0.1 \\
+      --output-dir kb-ann"""
 
 
 def add_parser(subparsers):

@@ -30,7 +30,8 @@ examples:
   hf-ckb import --network rnn=models/rnn --dataset rotten_tomatoes --design memory --function embeddings \\
       --output-dir kb-words   # the store holds the RNN's word embeddings
   hf-ckb import --ckb kb --network ann=models/ann --dataset rotten_tomatoes --output-dir kb2   # start from kb's CKB
-  hf-ckb import --bundle kb --network cnn=models/cnn --dataset reviews.csv --output-dir kb2  # grow kb: keep its networks"""
+  hf-ckb import --bundle kb --network cnn=models/cnn --dataset reviews.csv \\
+      --output-dir kb2   # grow kb: keep its networks"""
 
 
 def add_parser(subparsers):

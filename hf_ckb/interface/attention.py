@@ -215,7 +215,8 @@ class InputRows:
         return s if self.keep is None else s.transpose(1, 2)[self.keep][:, :, None]
 
     def mix(self, p: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """The input values `v` `(N, T, H, e)` weighted by `p` (as `scores` returns it): `(N, T, H, e)` or `(R, 1, H, e)`."""
+        """The input values `v` `(N, T, H, e)` weighted by `p` (as `scores` returns it): `(N, T, H, e)` or
+        `(R, 1, H, e)`."""
         if self.keep is None:
             return torch.einsum("nhts,nshe->nthe", p, v)
         return torch.einsum("nths,nshe->nthe", self.unpack(p[:, :, 0]), v)[self.keep][:, None]

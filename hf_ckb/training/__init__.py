@@ -8,6 +8,7 @@ from .modules import CKBTrainingModule, JointCollator, JointDataset
 from .trainer import CKBExportTrainer, CKBImportTrainer, CKBTrainer, ckb_training_args, evaluate_network
 
 __all__ = ["CKBExportTrainer", "CKBImportTrainer", "CKBTrainer", "CKBTrainingModule", "DistillationModule",
-           "InterfaceTaskModule", "JointCollator", "JointDataset", "LOSSES", "TeacherEnsemble", "adapt_interface", "ckb_training_args",
+           "InterfaceTaskModule", "JointCollator", "JointDataset", "LOSSES", "TeacherEnsemble", "adapt_interface",
+           "ckb_training_args",
            "copy_matching_outside_function", "distill", "distillation_loss", "evaluate_network", "fidelity_sums",
            "finetune_interface_model", "imitation_loss", "prepare_export", "run_arguments", "summarise_fidelity"]

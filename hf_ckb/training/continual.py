@@ -43,8 +43,9 @@ class ContinualTrainingModule(CKBTrainingModule):
 
     Batches name the new networks (their import batches) and the anchors (inputs of that earlier network, e.g. the
     new data read by its own tokenizer). An anchor's part of the loss is `anchor_weight` times the normalised squared
-    difference between its CKB-backed logits now and with the CKB as it was when this module was made (a frozen
-    copy, outside the module: never trained, never saved)."""
+    difference between its interface blocks' answers on the current CKB and on the CKB as it was when this module
+    was made (a frozen copy, outside the module: never trained, never saved), on the rows the frozen copy gave them
+    (see the module docstring)."""
 
     def __init__(self, ckb, networks: dict[str, InterfaceModel], anchors: dict[str, InterfaceModel],
                  anchor_weight: float = DEFAULT_ANCHOR_WEIGHT, loss: str = "nmse"):

@@ -149,14 +149,14 @@ class DistillationModule(nn.Module):
         return {"loss": loss, "logits": logits}
 
 
-def distill(student: nn.Module, teacher: nn.Module | list[nn.Module], tokenizer, train, validation, output_dir: str, steps: int = 600,
-            learning_rate: float = 1e-3, batch_size: int = 32, temperature: float = 1.0, alpha: float = 0.0,
-            eval_steps: int = 200, seed: int = 0, data_collator=None, callbacks=None, name: str | None = None,
-            **training_args) -> nn.Module:
+def distill(student: nn.Module, teacher: nn.Module | list[nn.Module], tokenizer, train, validation, output_dir: str,
+            steps: int = 600, learning_rate: float = 1e-3, batch_size: int = 32, temperature: float = 1.0,
+            alpha: float = 0.0, eval_steps: int = 200, seed: int = 0, data_collator=None, callbacks=None,
+            name: str | None = None, **training_args) -> nn.Module:
     """Knowledge distillation (Table B.5): trains `student` to reproduce `teacher`'s logits on the inputs of `train`
     (its labels are used only when `alpha > 0`), see [`DistillationModule`]. `teacher` may be a list of networks:
-    multi-teacher distillation on the mean of their logits ([`TeacherEnsemble`]). Every `eval_steps` the student's accuracy
-    on the labelled `validation` set is measured; the best checkpoint is restored at the end.
+    multi-teacher distillation on the mean of their logits ([`TeacherEnsemble`]). Every `eval_steps` the student's
+    accuracy on the labelled `validation` set is measured; the best checkpoint is restored at the end.
 
     Teacher and student read the same token ids (one `tokenizer`). What trains is every student parameter that
     requires a gradient (set the flags first to train only part of it). Either network may be an `InterfaceModel`

@@ -140,7 +140,8 @@ recorded = single.interface_configs["default"].ckb_revision
 single.push_to_hub("tester/interface-only", subfolder="rnn")
 fresh_host = AutoModelForSequenceClassification.from_pretrained("tester/bundle", subfolder="hosts/rnn").eval()
 again = InterfaceModel.from_pretrained(fresh_host, ckb, "tester/interface-only", subfolder="rnn", revision="main")
-partial = Bundle.from_pretrained("tester/bundle", interfaces=["cnn"], cache_dir=os.path.join(os.environ["HF_HOME"], "p"))
+partial = Bundle.from_pretrained("tester/bundle", interfaces=["cnn"],
+                                 cache_dir=os.path.join(os.environ["HF_HOME"], "p"))
 walk = sorted(os.path.relpath(os.path.join(root, f), partial.path).replace(os.sep, "/")
               for root, _, files in os.walk(partial.path) for f in files)
 exported = AutoModelForSequenceClassification.from_pretrained("tester/exported-rnn").eval()
@@ -185,7 +186,8 @@ emit({"bundle": outputs(bundle), "by_load_bundle": outputs(Bundle.from_pretraine
     assert values["rnn: CKB-backed accuracy"] == 0.7011 and values["cnn: fidelity (cosine)"] == 0.8123
     text = pulled["card_text"]
     for figure in ("| 3 | 4 | 5 | 16 | 272 |", "0.9312", "0.2875", "70.1%", "72.8%", "65.4%", "69.9%",
-                   "tester/rnn-teacher", "v1.0", "`gru`", "recurrent", "`convs`", "window", "RNNForSequenceClassification (ckb_rnn)",
+                   "tester/rnn-teacher", "v1.0", "`gru`", "recurrent", "`convs`", "window",
+                   "RNNForSequenceClassification (ckb_rnn)",
                    "- steps: 600", "- loss: nmse", 'CKBModel.from_pretrained("tester/bundle")',
                    'Bundle.from_pretrained("tester/bundle")', pushed["outputs"]["fingerprint"]):
         assert figure in text, figure
