@@ -102,8 +102,9 @@ class MemoryAttention(nn.Module):
         q = _split_heads(self.query(x), H)  # (N, T, H, e)
         p_low = softmax(torch.einsum("nthe,kmhe->nthkm", q, low_k))  # (N, T, H, K, n_l); see attention.softmax
         hidden = torch.einsum("nthkm,kmhe->nthke", p_low, low_v)  # (N, T, H, K, e): h_k, per head
-        scores = torch.cat([torch.einsum("nthe,mhe->nthm", q, high_k),
-                            torch.einsum("nthe,nthke->nthk", q, self._keys(hidden))], dim=-1)  # n_h + K keys
+        # q . normalise(h_k) * scale, without building the normalised (N, T, H, K, e) keys: the largest tensor here
+        own = torch.einsum("nthe,nthke->nthk", q, hidden) * (self.key_scale / hidden.norm(dim=-1).clamp_min(1e-12))
+        scores = torch.cat([torch.einsum("nthe,mhe->nthm", q, high_k), own], dim=-1)  # n_h + K keys
         probs = softmax(scores)  # (N, T, H, n_h + K)
         n_h = high_v.shape[0]
         if reads is not None:  # every read is of the CKB: its share is 1
