@@ -233,9 +233,17 @@ def test_benchmark_tiny_scale_writes_every_section_for_both_designs(tmp_path):
     # the host-embeddings arm is the few-label section's `alone` run, not a second one
     assert lookup["reuse"]["rnn->cnn"]["host_embeddings"] == few["rnn->cnn"]["alone"]
     assert "lookup reuse rnn->ann: imported - random >= 3" in saved["targets"]
+    capacity = saved["lookup_capacity"]  # the same newcomer through stores of the scale's capacity sizes
+    assert capacity["transfer"] == "rnn->cnn" and len(capacity["sizes"]) == 2
+    assert capacity["default"] in capacity["sizes"]
+    # the default-size store is the reuse section's run, not a second one
+    assert capacity["sizes"][capacity["default"]]["imported"] == lookup["reuse"]["rnn->cnn"]["imported"]
+    assert capacity["random"] == lookup["reuse"]["rnn->cnn"]["random"]
+    assert "lookup capacity: smallest >= 1 below default" in saved["targets"]
     table = (tmp_path / "tiny.md").read_text()
     assert "| memory | RNN → CNN |" in table and "multi-teacher distillation" in table
     assert "Reuse with few labels" in table and "The store of word embeddings: reuse" in table
+    assert "The store of word embeddings at three sizes" in table
     images = saved["images"]  # images and text in one CKB: each network alone and joint, and their overlap
     assert set(images) == {"digits", "rnn", "overlap"} and -1 <= images["overlap"] <= 1
     for row in (images["digits"], images["rnn"]):

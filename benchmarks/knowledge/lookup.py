@@ -26,6 +26,7 @@ from hf_ckb.knowledge import adopt_interface, knockout
 from hf_ckb.pipeline import import_networks, model_accuracy
 from hf_ckb.training import distill, evaluate_network
 
+from ..paper.tables.t4 import ckb_parameters
 from ..paper.workspace import Workspace, load_import
 from .common import RANDOM_SEED, majority, percent, teacher
 from .few_labels import TRANSFERS, few_labels, recipe, run_arm, store, train_alone, train_through_store
@@ -39,26 +40,34 @@ def lookup_config(ws: Workspace, host) -> InterfaceConfig:
     return InterfaceConfig(design=ws.design, target_module=embeddings_target(host), function_kind="lookup")
 
 
-def lookup_import(ws: Workspace, arch: str, seed: int):
-    """`(CKBTrainingModule, metrics)`: the `arch` teacher's word embeddings imported alone into a fresh store (the
-    scale's import recipe); metrics: fidelity and CKB-backed accuracy, and the knockout's accuracies."""
+def _size_tag(ws: Workspace, sizes: dict | None) -> str:
+    """The artifact keys' mark of a store of other than the scale's default size (none for the default)."""
+    return "" if sizes is None or sizes == ws.scale.small_ckb else f"-ckb{ckb_parameters(sizes)}"
+
+
+def lookup_import(ws: Workspace, arch: str, seed: int, sizes: dict | None = None):
+    """`(CKBTrainingModule, metrics)`: the `arch` teacher's word embeddings imported alone into a fresh store of
+    `sizes` (default: the scale's CKB), the scale's import recipe; metrics: fidelity and CKB-backed accuracy, and
+    the knockout's accuracies."""
     def build(path):
         torch.manual_seed(seed)
         tokenizer, data = ws.data(arch)
         steps, host = ws.scale.import_steps, ws.teacher(arch, seed)[0]
         module = import_networks({arch: host}, {arch: tokenizer}, {arch: data["train"]},
-                                 {arch: data["validation"]}, path, ckb=CKBModel(CKBConfig(**ws.scale.small_ckb)),
+                                 {arch: data["validation"]}, path,
+                                 ckb=CKBModel(CKBConfig(**(sizes or ws.scale.small_ckb))),
                                  interface_configs={arch: lookup_config(ws, host)}, steps=steps, learning_rate=1e-3,
                                  batch_size=ws.scale.batch_size, eval_steps=min(ws.scale.eval_steps, steps), seed=seed)
         scores = knockout(module, arch, data["test"], ws.collator(arch), seed=RANDOM_SEED, batch_size=128)
         return module, {**evaluate_network(module, arch, data["test"], ws.collator(arch), 128),
                         "knockout": {kind: s["accuracy"] for kind, s in scores.items()}}
 
-    return ws.artifact(ws.design_key(f"lookup/imports/{arch}-s{seed}"), build, load_import)
+    return ws.artifact(ws.design_key(f"lookup/imports/{arch}{_size_tag(ws, sizes)}-s{seed}"), build, load_import)
 
 
-def reuse_arm(ws: Workspace, source: str, target: str, seed: int, arm: str) -> float:
-    """Test accuracy (%) of one reuse arm (see the module docstring); a `Workspace` artifact."""
+def reuse_arm(ws: Workspace, source: str, target: str, seed: int, arm: str, sizes: dict | None = None) -> float:
+    """Test accuracy (%) of one reuse arm (see the module docstring); a `Workspace` artifact. `sizes`: the imported
+    store's size (the `imported` arm only; default: the scale's CKB)."""
     if arm == "host_embeddings":  # the few-label section's `alone`: the same run, shared
         return run_arm(ws, source, target, seed, "alone")
     if arm not in ARMS:
@@ -69,14 +78,16 @@ def reuse_arm(ws: Workspace, source: str, target: str, seed: int, arm: str) -> f
             return None, train_alone(ws, ws.fresh(target, seed), target, seed, path)
         if arm == "distilled":
             return None, distilled(ws, source, target, seed, path)
-        source_net = lookup_import(ws, source, seed)[0].networks[source]
+        source_net = lookup_import(ws, source, seed, sizes)[0].networks[source]
         ckb = store(ws, source_net.ckb, arm == "random", seed)
         host = ws.fresh(target, seed)
         net = InterfaceModel(host, ckb, lookup_config(ws, host))
         adopt_interface(net, source_net)
         return None, train_through_store(ws, net, target, seed, path, train_interface=False)
 
-    key = f"lookup/few-labels/{source}-to-{target}-{arm}-s{seed}"
+    if sizes is not None and arm != "imported":
+        raise ValueError(f"Only the imported arm reads a store of another size, not {arm!r}.")
+    key = f"lookup/few-labels/{source}-to-{target}-{arm}{_size_tag(ws, sizes)}-s{seed}"
     key = ws.design_key(key) if arm in ("imported", "random") else key  # the others read no store: shared
     return round(100 * ws.artifact(key, build)[1]["accuracy"], 2)
 
@@ -105,3 +116,20 @@ def lookup_section(ws: Workspace) -> dict:
     reuse = {f"{s}->{t}": {arm: [reuse_arm(ws, s, t, x, arm) for x in ws.scale.seeds] for arm in ARMS}
              for s, t in TRANSFERS}
     return {"knockout": knock, "reuse": reuse, "labels": len(few_labels(ws, 0))}
+
+
+def lookup_capacity_section(ws: Workspace) -> dict:
+    """Capacity of the store of word embeddings: the first transfer's (RNN -> CNN) `imported` arm through stores of
+    the scale's capacity sizes (Table 4's: 6.4K, 81.92K and 209.92K parameters at `ci`), the source imported into
+    each, and the `random` arm (default size) as the control; one value per seed, paired. A store that holds what
+    the newcomer uses should lose it when it is made 10x smaller."""
+    if ws.design == "paper":
+        return {"skipped": "the paper design's interface has a private path around the store"}
+    source, target = TRANSFERS[0]
+    sizes = {}
+    for ckb in ws.scale.capacity:
+        accuracy = [reuse_arm(ws, source, target, s, "imported", ckb) for s in ws.scale.seeds]
+        cos = [round(lookup_import(ws, source, s, ckb)[1]["cosine"], 4) for s in ws.scale.seeds]
+        sizes[str(ckb_parameters(ckb))] = {"imported": accuracy, "cos": cos}
+    return {"transfer": f"{source}->{target}", "sizes": sizes, "default": str(ckb_parameters(ws.scale.small_ckb)),
+            "random": [reuse_arm(ws, source, target, s, "random") for s in ws.scale.seeds]}

@@ -44,6 +44,11 @@ def check_targets(rows: dict) -> dict:
         out[f"lookup reuse {pair}: imported - scratch >= 3"] = _target(_mean(r["imported"]) - _mean(r["scratch"]), 3)
         out[f"lookup reuse {pair}: imported >= host embeddings"] = _target(_mean(r["imported"]),
                                                                            _mean(r["host_embeddings"]))
+    sized = rows.get("lookup_capacity", {}).get("sizes")
+    if sized:  # the issue's capacity target on the newcomer through the store of embeddings
+        smallest, default = sized[min(sized, key=int)], sized[rows["lookup_capacity"]["default"]]
+        out["lookup capacity: smallest >= 1 below default"] = _target(
+            _mean(default["imported"]) - _mean(smallest["imported"]), 1)
     for arch, r in _image_rows(rows):
         for what in ("ckb_backed", "exported"):
             out[f"images+text {arch}: joint {what} within 0.5 of alone"] = _target(
@@ -238,7 +243,23 @@ def _lookup_lines(designs: list[dict]) -> list[str]:
                              ["design", "transfer", "scratch", "host embeddings (no store)",
                               "imported store, adopted interface", "random store, adopted interface",
                               "distilled from the source host (all inputs, no labels)", "imported − random",
-                              "imported − scratch", "imported − host embeddings", "imported − distilled"], reuse))
+                              "imported − scratch", "imported − host embeddings", "imported − distilled"], reuse)
+            + _lookup_capacity_lines(designs))
+
+
+def _lookup_capacity_lines(designs: list[dict]) -> list[str]:
+    """The store of word embeddings at three sizes: the newcomer through each, and through a random store."""
+    rows = []
+    for d in designs:
+        cap = d.get("lookup_capacity") or {}
+        for size, r in sorted(cap.get("sizes", {}).items(), key=lambda kv: int(kv[0])):
+            default = " (default)" if size == cap["default"] else ""
+            rows.append([d["design"], cap["transfer"].upper().replace("->", " → "), f"{int(size):,}{default}",
+                         _fmt(r["cos"], 3), _fmt(r["imported"]), _fmt(cap["random"]),
+                         f"{_mean(r['imported']) - _mean(cap['random']):+.2f}"])
+    return _section_lines("The store of word embeddings at three sizes: the same newcomer through each (paired seeds)",
+                          ["design", "transfer", "store parameters", "cos of the import", "imported store",
+                           "random store (default size)", "imported − random"], rows)
 
 
 def _continual_lines(designs: list[dict]) -> list[str]:

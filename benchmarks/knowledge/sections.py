@@ -18,7 +18,7 @@ from .common import RANDOM_SEED, majority, percent, teacher
 from .continual import continual_section
 from .few_labels import few_labels_section
 from .images import images_section
-from .lookup import lookup_section
+from .lookup import lookup_capacity_section, lookup_section
 from .memory_bank import memory_bank_section
 
 NETWORKS = ("rnn", "cnn", "ann")
@@ -27,7 +27,7 @@ FUSED = ("rnn", "cnn")  # {RNN, CNN} -> CKB -> RNN
 # issue 10's five tests (the default run); run by name: a newcomer with few labels (two), images and text in one
 # CKB, growing the store and memory-bank initialisation (issue 11)
 DEFAULT_SECTIONS = ("knockout", "retention", "fusion", "transfer", "capacity")
-SECTIONS = (*DEFAULT_SECTIONS, "few_labels", "lookup", "images", "continual", "memory_bank")
+SECTIONS = (*DEFAULT_SECTIONS, "few_labels", "lookup", "lookup_capacity", "images", "continual", "memory_bank")
 
 
 def knockout_section(ws: Workspace) -> dict:
@@ -109,5 +109,5 @@ def capacity_section(ws: Workspace) -> dict:
 
 RUNNERS = {"knockout": knockout_section, "retention": retention_section, "fusion": fusion_section,
            "transfer": transfer_section, "capacity": capacity_section, "few_labels": few_labels_section,
-           "lookup": lookup_section, "images": images_section, "continual": continual_section,
-           "memory_bank": memory_bank_section}
+           "lookup": lookup_section, "lookup_capacity": lookup_capacity_section, "images": images_section,
+           "continual": continual_section, "memory_bank": memory_bank_section}
