@@ -8,8 +8,9 @@
 Five tests per design (`sections.py`): knockout, reuse (transfer), capacity, fusion (with multi-teacher
 distillation) and retention, each checked against the issue's targets (`report.py`). Run by name: two give a
 newcomer a tenth of the labels, `few_labels` (through the store of another network's function) and `lookup` (the
-store of the networks' word embeddings, `lookup.py`); `images` (issue 12: images and text in one CKB); `continual`
-and `memory_bank` (issue 11: growing the store, `continual.py`, and memory-bank initialisation, `memory_bank.py`).
+store of the networks' word embeddings, `lookup.py`), and `lookup_capacity` measures that store at three sizes;
+`images` (issue 12: images and text in one CKB); `continual` and `memory_bank` (issue 11: growing the store,
+`continual.py`, and memory-bank initialisation, `memory_bank.py`).
 The paper design's retention, fusion, transfer and capacity rows are the paper benchmark's own committed runs at the
 same scale (`reused.py`) unless `--recompute-paper`; its knockout is computed here. Runs are kept under `--work-dir`
 (the paper benchmark's layout: a killed run resumes, a finished one is loaded). Writes `results/<scale>.json` (the
