@@ -17,7 +17,7 @@ from .bundle import Bundle, update_results
 from .ckb import CKBConfig, CKBModel
 from .data.loading import labelled_collator, labelled_predictions, pad_and_concat
 from .interface import InterfaceConfig, InterfaceModel
-from .interface.standalone import standalone_network
+from .interface.standalone import export_lookup, is_lookup, standalone_network
 from .layout import checkpoints_dir, is_bundle
 from .lineage import append_step, changed_rows, ckb_snapshot
 from .training import CKBTrainer, CKBTrainingModule, ckb_training_args, evaluate_network, prepare_export
@@ -82,13 +82,20 @@ def export_network(source: InterfaceModel, name: str, tokenizer, train, validati
     embeddings and head copied), keeping the checkpoint with the best validation accuracy. Returns the exported
     standalone network (PEFT's `merge_and_unload` role: a plain model, no interface, eval mode).
 
+    A `lookup` interface (a store of word embeddings) into a fresh network is exported exactly, with no training
+    (`export_lookup`: the embedding table is the interface read for every token id).
+
     Writes `exported/<name>/` (with the tokenizer) into the bundle `output_dir`; a folder that is not a bundle yet
     becomes one (the source's CKB, interface and host are written too)."""
-    torch.manual_seed(seed)
-    module = CKBTrainingModule(source.ckb, {name: prepare_export(source, target)}, "export", loss=loss)
-    _train(module, {name: tokenizer}, {name: train}, {name: validation}, checkpoints_dir(output_dir, f"export-{name}"),
-           "export", steps, learning_rate, batch_size, eval_steps, seed, resume)
-    exported = standalone_network(module.networks[name])
+    if target is None and is_lookup(source):
+        exported = export_lookup(source)
+    else:
+        torch.manual_seed(seed)
+        module = CKBTrainingModule(source.ckb, {name: prepare_export(source, target)}, "export", loss=loss)
+        _train(module, {name: tokenizer}, {name: train}, {name: validation},
+               checkpoints_dir(output_dir, f"export-{name}"), "export", steps, learning_rate, batch_size, eval_steps,
+               seed, resume)
+        exported = standalone_network(module.networks[name])
     interfaces = {} if is_bundle(output_dir) else {name: source}
     Bundle(source.ckb, interfaces=interfaces, exported={name: exported},
            tokenizers={name: tokenizer}).save_pretrained(output_dir)

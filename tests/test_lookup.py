@@ -102,3 +102,19 @@ def test_an_import_step_with_the_teacher_cache_trains_the_store(token_ids):
     loss.backward()
     torch.optim.SGD(module.parameters(), lr=1.0).step()
     assert torch.isfinite(loss) and not torch.equal(ckb.low_level, before)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "ann"])
+def test_a_lookup_exports_exactly_without_training(kind, token_ids, tiny_tokenizer, make_token_dataset, tmp_path):
+    from hf_ckb.pipeline import evaluate_export, export_network
+
+    ckb = store()
+    net = lookup(kind, ckb, design="memory")
+    data = make_token_dataset(8, 0, labels=True)
+    exported = export_network(net, kind, tiny_tokenizer, data, data, str(tmp_path), steps=5, eval_steps=5)
+    assert not (tmp_path / "checkpoints").exists()  # read once per token id, not trained
+    assert (tmp_path / "exported" / kind / "config.json").is_file()
+    with torch.no_grad(), net.mode("interface"):
+        expected = net(input_ids=token_ids).logits
+    torch.testing.assert_close(exported(input_ids=token_ids).logits, expected)
+    assert evaluate_export(net, exported, kind, tiny_tokenizer, data)["cosine"] > 0.9999

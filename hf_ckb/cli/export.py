@@ -13,7 +13,9 @@ DESCRIPTION = """\
 Loads the bundle --bundle (written by `hf-ckb import`, `hf-ckb quickstart` or `hf-ckb pull`), attaches the
 interface NAME to its host network (hosts/NAME/), and trains a freshly initialised network of the same
 architecture (embeddings and head copied from the host) so that its function imitates the interface. The
-checkpoint with the best validation accuracy is kept.
+checkpoint with the best validation accuracy is kept. An interface of word embeddings (`hf-ckb import
+--function embeddings`) is exported exactly, without training: the new embedding table is the interface read once
+for every token id.
 
 Writes exported/NAME/ (a plain transformers model with its tokenizer and model card, loadable with
 AutoModelForSequenceClassification/AutoTokenizer) into the bundle --output-dir (default: --bundle itself; another

@@ -14,12 +14,10 @@ table is the interface read once for every id, and the exported network computes
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..interface import InterfaceConfig, InterfaceModel
-from ..interface.layer import LookupInterfaceLayer
-from ..interface.standalone import standalone_network
+from ..interface.standalone import export_lookup
 from ..interface.targets import embeddings_target, input_embeddings
 from .newcomer import adopt_interface
 
@@ -62,22 +60,6 @@ def attach_lookup(host: nn.Module, bundle, source: str) -> InterfaceModel:
     net = InterfaceModel(host, bundle.ckb, config)
     adopt_interface(net, source_net)
     return net
-
-
-@torch.no_grad()
-def export_lookup(net: InterfaceModel) -> nn.Module:
-    """A standalone copy of `net`'s host whose word embeddings are its lookup interface read for every token id."""
-    (layer,) = [layer for layer in net.interface_layers() if isinstance(layer, LookupInterfaceLayer)]
-    ids = torch.arange(layer.base_layer.num_embeddings, device=layer.codes.device)
-    previous, net.context.attention_mask = net.context.attention_mask, None
-    try:
-        with net.mode("interface"):
-            table = layer(ids[None])[0]
-    finally:
-        net.context.attention_mask = previous
-    exported = standalone_network(net)
-    input_embeddings(exported).weight.copy_(table)
-    return exported
 
 
 def adapt_newcomer(bundle, host: nn.Module, train, validation, output_dir: str, *, source: str | None = None,
