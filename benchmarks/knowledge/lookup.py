@@ -26,7 +26,7 @@ from hf_ckb.knowledge import adopt_interface, knockout
 from hf_ckb.pipeline import import_networks, model_accuracy
 from hf_ckb.training import distill, evaluate_network
 
-from ..paper.tables.t4 import ckb_parameters
+from ..paper.tables.t4 import ckb_parameters, size_tag
 from ..paper.workspace import Workspace, load_import
 from .common import RANDOM_SEED, majority, percent, teacher
 from .few_labels import TRANSFERS, few_labels, recipe, run_arm, store, train_alone, train_through_store
@@ -38,11 +38,6 @@ ARMS = ("scratch", "host_embeddings", "imported", "random", "distilled")
 def lookup_config(ws: Workspace, host) -> InterfaceConfig:
     """A `lookup` interface of the workspace's design on `host`'s word embeddings."""
     return InterfaceConfig(design=ws.design, target_module=embeddings_target(host), function_kind="lookup")
-
-
-def _size_tag(ws: Workspace, sizes: dict | None) -> str:
-    """The artifact keys' mark of a store of other than the scale's default size (none for the default)."""
-    return "" if sizes is None or sizes == ws.scale.small_ckb else f"-ckb{ckb_parameters(sizes)}"
 
 
 def lookup_import(ws: Workspace, arch: str, seed: int, sizes: dict | None = None):
@@ -62,7 +57,8 @@ def lookup_import(ws: Workspace, arch: str, seed: int, sizes: dict | None = None
         return module, {**evaluate_network(module, arch, data["test"], ws.collator(arch), 128),
                         "knockout": {kind: s["accuracy"] for kind, s in scores.items()}}
 
-    return ws.artifact(ws.design_key(f"lookup/imports/{arch}{_size_tag(ws, sizes)}-s{seed}"), build, load_import)
+    key = ws.design_key(f"lookup/imports/{arch}{size_tag(sizes, ws.scale.small_ckb)}-s{seed}")
+    return ws.artifact(key, build, load_import)
 
 
 def reuse_arm(ws: Workspace, source: str, target: str, seed: int, arm: str, sizes: dict | None = None) -> float:
@@ -87,7 +83,7 @@ def reuse_arm(ws: Workspace, source: str, target: str, seed: int, arm: str, size
 
     if sizes is not None and arm != "imported":
         raise ValueError(f"Only the imported arm reads a store of another size, not {arm!r}.")
-    key = f"lookup/few-labels/{source}-to-{target}-{arm}{_size_tag(ws, sizes)}-s{seed}"
+    key = f"lookup/few-labels/{source}-to-{target}-{arm}{size_tag(sizes, ws.scale.small_ckb)}-s{seed}"
     key = ws.design_key(key) if arm in ("imported", "random") else key  # the others read no store: shared
     return round(100 * ws.artifact(key, build)[1]["accuracy"], 2)
 

@@ -11,7 +11,7 @@ from hf_ckb.pipeline import model_accuracy
 from hf_ckb.training import distill
 
 from ..paper.tables.common import seeds_for
-from ..paper.tables.t4 import ckb_parameters
+from ..paper.tables.t4 import ckb_parameters, size_tag
 from ..paper.transfer import adapted
 from ..paper.workspace import Workspace
 from .common import RANDOM_SEED, majority, percent, teacher
@@ -99,7 +99,7 @@ def capacity_section(ws: Workspace) -> dict:
     (Table 4's runs): exported accuracy and the interface's fidelity (cosine) per CKB size (parameters)."""
     arch, rows = ws.scale.capacity_network, {}
     for sizes in ws.scale.capacity:
-        tag = "" if sizes == ws.scale.small_ckb else f"-ckb{ckb_parameters(sizes)}"  # Table 4's keys
+        tag = size_tag(sizes, ws.scale.small_ckb)  # Table 4's keys
         imported = ws.imported((arch,), 0, sizes, tag)[1][arch]
         rows[str(ckb_parameters(sizes))] = {
             "ckb_backed": percent(imported["accuracy"]), "cos": round(imported["cosine"], 4),

@@ -9,6 +9,12 @@ def ckb_parameters(sizes: dict) -> int:
     return (sizes["num_low_level"] * sizes["low_level_size"] + sizes["high_level_size"]) * sizes["hidden_size"]
 
 
+def size_tag(sizes: dict | None, default: dict) -> str:
+    """The work dir keys' mark of a CKB of other than the `default` size (none for the default, or no `sizes`): a
+    run at the default size is the very run the other tables use."""
+    return "" if sizes is None or sizes == default else f"-ckb{ckb_parameters(sizes)}"
+
+
 def run(ws) -> dict:
     arch = ws.scale.capacity_network
     seeds = seeds_for(ws, [arch])
@@ -18,8 +24,7 @@ def run(ws) -> dict:
              f"{TABLE4['BERT alone']:.2f}"]]
     paper = [v for k, v in TABLE4.items() if k != "BERT alone"]
     for i, sizes in enumerate(ws.scale.capacity):
-        # the size Table 1 uses is Table 1's very run
-        tag = "" if sizes == default else f"-ckb{ckb_parameters(sizes)}"
+        tag = size_tag(sizes, default)  # the size Table 1 uses is Table 1's very run
         imported = lambda s, z=sizes, t=tag: ws.imported((arch,), s, z, t)[1][arch]  # noqa: E731
         exported = lambda s, z=sizes, t=tag: ws.exported((arch,), s, arch, z, t)["accuracy"]  # noqa: E731
         shape = f"K={sizes['num_low_level']} × ({sizes['low_level_size']} × {sizes['hidden_size']}) + " \
